@@ -1,0 +1,1 @@
+"""Implementations of the ports: one sub-package per port family, real and embedded."""

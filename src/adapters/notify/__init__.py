@@ -1,0 +1,1 @@
+"""Live-stream fan-out: in-process (embedded); through Redis across instances (later)."""

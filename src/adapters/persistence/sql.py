@@ -1,0 +1,305 @@
+"""The unit of work on SQLAlchemy Core: the same statements run on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.persistence.tables import registration_requests, stores, waiting_sequences, waitings
+from application.ports import ConcurrencyConflict
+from application.requests import RequestState, RequestStatus
+from domain.customer import Channel, Customer
+from domain.store import Store
+from domain.waiting import ACTIVE_STATUSES, Waiting, WaitingStatus
+from domain.waiting_list import WaitingList
+
+ACTIVE = [str(status) for status in ACTIVE_STATUSES]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite keeps no offset: store UTC, and read it back as UTC."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class SqlStores:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def add(self, store: Store) -> None:
+        values = _store_row(store)
+        result = await self._db.execute(insert(stores).values(values).returning(stores.c.id))
+        store.id = result.scalar_one()
+
+    async def get(self, store_id: int) -> Store | None:
+        row = (await self._db.execute(select(stores).where(stores.c.id == store_id))).mappings().first()
+        return _store(row) if row else None
+
+    async def save(self, store: Store) -> None:
+        await self._db.execute(update(stores).where(stores.c.id == store.id).values(_store_row(store)))
+
+
+def _store_row(store: Store) -> dict[str, Any]:
+    return {
+        "name": store.name,
+        "time_zone": store.time_zone,
+        "waiting_open": store.waiting_open,
+        "max_party_size": store.max_party_size,
+        "max_queue_size": store.max_queue_size,
+        "avg_service_minutes": store.avg_service_minutes,
+    }
+
+
+def _store(row: RowMapping) -> Store:
+    return Store(
+        id=row["id"],
+        name=row["name"],
+        time_zone=row["time_zone"],
+        waiting_open=row["waiting_open"],
+        max_party_size=row["max_party_size"],
+        max_queue_size=row["max_queue_size"],
+        avg_service_minutes=row["avg_service_minutes"],
+    )
+
+
+class SqlWaitings:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def load_list(self, store: Store, business_date: date, customers: Collection[str]) -> WaitingList:
+        last = await self._db.scalar(
+            select(waiting_sequences.c.last_number).where(
+                waiting_sequences.c.store_id == store.id, waiting_sequences.c.business_date == business_date
+            )
+        )
+        active = await self._db.scalar(
+            select(func.count()).where(waitings.c.store_id == store.id, waitings.c.status.in_(ACTIVE))
+        )
+        waiting_now = await self.count_waiting(store.id, business_date)
+        held = await self._db.scalars(
+            select(waitings.c.customer_key).where(
+                waitings.c.store_id == store.id,
+                waitings.c.status.in_(ACTIVE),
+                waitings.c.customer_key.in_(list(customers)),
+            )
+        )
+        return WaitingList(
+            store=store,
+            business_date=business_date,
+            last_number=last or 0,
+            active_count=int(active or 0),
+            waiting_count=waiting_now,
+            active_customers=set(held),
+        )
+
+    async def save_list(self, waiting_list: WaitingList) -> None:
+        new = [w for w in waiting_list.registered if w.id is None]
+        if not new:
+            return
+        await self._advance(waiting_list, previous=waiting_list.last_number - len(new))
+        try:
+            result = await self._db.execute(
+                insert(waitings).returning(waitings.c.id, sort_by_parameter_order=True),
+                [_waiting_row(w) for w in new],
+            )
+        except IntegrityError as error:
+            raise ConcurrencyConflict(f"a concurrent registration won: {error.orig}") from error
+        for waiting, waiting_id in zip(new, result.scalars(), strict=True):
+            waiting.id = waiting_id
+
+    async def _advance(self, waiting_list: WaitingList, previous: int) -> None:
+        """Move the day's sequence from `previous` on; refuse if someone else moved it first."""
+        key = (waiting_sequences.c.store_id == waiting_list.store.id) & (
+            waiting_sequences.c.business_date == waiting_list.business_date
+        )
+        if previous == 0:
+            statement: Any = insert(waiting_sequences).values(
+                store_id=waiting_list.store.id,
+                business_date=waiting_list.business_date,
+                last_number=waiting_list.last_number,
+            )
+        else:
+            statement = (
+                update(waiting_sequences)
+                .where(key, waiting_sequences.c.last_number == previous)
+                .values(last_number=waiting_list.last_number)
+            )
+        try:
+            result = await self._db.execute(statement)
+        except IntegrityError as error:
+            raise ConcurrencyConflict("the day's sequence was started concurrently") from error
+        if result.rowcount != 1:
+            raise ConcurrencyConflict("the day's sequence moved concurrently")
+
+    async def get(self, waiting_id: int) -> Waiting | None:
+        return await self._one(waitings.c.id == waiting_id)
+
+    async def by_status_token(self, status_token: str) -> Waiting | None:
+        return await self._one(waitings.c.status_token == status_token)
+
+    async def _one(self, condition: Any) -> Waiting | None:
+        row = (await self._db.execute(select(waitings).where(condition))).mappings().first()
+        return _waiting(row) if row else None
+
+    async def save(self, waiting: Waiting, was: WaitingStatus) -> None:
+        values = _waiting_row(waiting)
+        statement = update(waitings).where(waitings.c.id == waiting.id, waitings.c.status == str(was))
+        try:
+            result = await self._db.execute(statement.values(values))
+        except IntegrityError as error:
+            raise ConcurrencyConflict(str(error.orig)) from error
+        if result.rowcount != 1:
+            raise ConcurrencyConflict(f"waiting {waiting.id} changed concurrently")
+
+    async def of_store(
+        self, store_id: int, business_date: date, status: WaitingStatus | None = None
+    ) -> list[Waiting]:
+        query = select(waitings).where(
+            waitings.c.store_id == store_id, waitings.c.business_date == business_date
+        )
+        if status is not None:
+            query = query.where(waitings.c.status == str(status))
+        rows = (await self._db.execute(query.order_by(waitings.c.number))).mappings()
+        return [_waiting(row) for row in rows]
+
+    async def count_waiting(self, store_id: int, business_date: date, below: int | None = None) -> int:
+        query = select(func.count()).where(
+            waitings.c.store_id == store_id,
+            waitings.c.business_date == business_date,
+            waitings.c.status == str(WaitingStatus.WAITING),
+        )
+        if below is not None:
+            query = query.where(waitings.c.number < below)
+        return int(await self._db.scalar(query) or 0)
+
+
+def _waiting_row(waiting: Waiting) -> dict[str, Any]:
+    customer = waiting.customer
+    return {
+        "store_id": waiting.store_id,
+        "business_date": waiting.business_date,
+        "number": waiting.number,
+        "channel": str(customer.channel),
+        "customer_key": customer.key,
+        "user_id": customer.user_id,
+        "name": customer.name,
+        "phone_number": customer.phone_number,
+        "party_size": waiting.party_size,
+        "status": str(waiting.status),
+        "trace_id": waiting.trace_id,
+        "status_token": waiting.status_token,
+        "created_at": _utc(waiting.created_at),
+        "called_at": _utc(waiting.called_at),
+        "seated_at": _utc(waiting.seated_at),
+        "cancelled_at": _utc(waiting.cancelled_at),
+        "no_show_at": _utc(waiting.no_show_at),
+    }
+
+
+def _waiting(row: RowMapping) -> Waiting:
+    customer = Customer(
+        Channel(row["channel"]), user_id=row["user_id"], name=row["name"], phone_number=row["phone_number"]
+    )
+    created_at = _utc(row["created_at"])
+    assert created_at is not None
+    return Waiting(
+        id=row["id"],
+        store_id=row["store_id"],
+        business_date=row["business_date"],
+        number=row["number"],
+        customer=customer,
+        party_size=row["party_size"],
+        trace_id=row["trace_id"],
+        status_token=row["status_token"],
+        created_at=created_at,
+        status=WaitingStatus(row["status"]),
+        called_at=_utc(row["called_at"]),
+        seated_at=_utc(row["seated_at"]),
+        cancelled_at=_utc(row["cancelled_at"]),
+        no_show_at=_utc(row["no_show_at"]),
+    )
+
+
+class SqlRequests:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def decided(self, trace_ids: Collection[str]) -> dict[str, RequestStatus]:
+        rows = (
+            await self._db.execute(
+                select(registration_requests).where(registration_requests.c.trace_id.in_(list(trace_ids)))
+            )
+        ).mappings()
+        return {
+            row["trace_id"]: RequestStatus(
+                trace_id=row["trace_id"],
+                store_id=row["store_id"],
+                state=RequestState(row["state"]),
+                user_id=row["user_id"],
+                waiting_id=row["waiting_id"],
+                reason=row["reason"],
+            )
+            for row in rows
+        }
+
+    async def record(self, status: RequestStatus) -> None:
+        row = {
+            "trace_id": status.trace_id,
+            "store_id": status.store_id,
+            "state": str(status.state),
+            "user_id": status.user_id,
+            "waiting_id": status.waiting_id,
+            "reason": status.reason,
+        }
+        try:
+            await self._db.execute(insert(registration_requests).values(row))
+        except IntegrityError as error:
+            raise ConcurrencyConflict(f"request {status.trace_id} was decided concurrently") from error
+
+
+class SqlUnitOfWork:
+    """One connection, one transaction: rolled back on exit unless committed."""
+
+    stores: SqlStores
+    waitings: SqlWaitings
+    requests: SqlRequests
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._engine.connect()
+        await self._connection.begin()
+        self.stores = SqlStores(self._connection)
+        self.waitings = SqlWaitings(self._connection)
+        self.requests = SqlRequests(self._connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._connection is not None
+        try:
+            if self._connection.in_transaction():
+                await self._connection.rollback()
+        finally:
+            await self._connection.close()
+            self._connection = None
+
+    async def commit(self) -> None:
+        assert self._connection is not None
+        try:
+            await self._connection.commit()
+        except IntegrityError as error:
+            raise ConcurrencyConflict(str(error.orig)) from error

@@ -1,0 +1,102 @@
+"""The schema. The constraints are the second line of defence behind the lock and the domain."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+# SQLite gives automatic ids only to INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+ACTIVE = "status IN ('WAITING', 'CALLED')"
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("waiting_open", Boolean, nullable=False),
+    Column("max_party_size", Integer, nullable=False),
+    Column("max_queue_size", Integer),
+    Column("avg_service_minutes", Integer),
+    CheckConstraint("max_party_size >= 1", name="ck_stores_max_party_size"),
+)
+
+waiting_sequences = Table(
+    "waiting_sequences",
+    metadata,
+    Column("store_id", Id, ForeignKey("stores.id"), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)
+
+waitings = Table(
+    "waitings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("customer_key", String(120), nullable=False),
+    Column("user_id", String(200)),
+    Column("name", String(50)),
+    Column("phone_number", String(20)),
+    Column("party_size", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("trace_id", String(64), nullable=False),
+    Column("status_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("called_at", DateTime(timezone=True)),
+    Column("seated_at", DateTime(timezone=True)),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Column("no_show_at", DateTime(timezone=True)),
+    UniqueConstraint("store_id", "business_date", "number", name="uq_waitings_number"),
+    UniqueConstraint("trace_id", name="uq_waitings_trace_id"),
+    UniqueConstraint("status_token", name="uq_waitings_status_token"),
+    CheckConstraint("party_size >= 1", name="ck_waitings_party_size"),
+    CheckConstraint("number >= 1", name="ck_waitings_number"),
+    CheckConstraint(
+        "status IN ('WAITING', 'CALLED', 'SEATED', 'CANCELLED', 'NO_SHOW')", name="ck_waitings_status"
+    ),
+    CheckConstraint("channel IN ('USER', 'APP')", name="ck_waitings_channel"),
+)
+
+# One active waiting per customer per store, whatever the code above does.
+Index(
+    "uq_waitings_active_customer",
+    waitings.c.store_id,
+    waitings.c.customer_key,
+    unique=True,
+    sqlite_where=text(ACTIVE),
+    postgresql_where=text(ACTIVE),
+)
+Index("ix_waitings_store_status", waitings.c.store_id, waitings.c.status)
+
+registration_requests = Table(
+    "registration_requests",
+    metadata,
+    Column("trace_id", String(64), primary_key=True),
+    Column("store_id", Id, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("user_id", String(200)),
+    Column("waiting_id", Id),
+    Column("reason", String(32)),
+    CheckConstraint("state IN ('REGISTERED', 'REJECTED')", name="ck_requests_state"),
+)

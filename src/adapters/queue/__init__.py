@@ -1,0 +1,1 @@
+"""The registration queue: in-process partitions (embedded); Kafka (later)."""

@@ -1,0 +1,73 @@
+"""An in-process registration queue: partitions keyed by store, each drained in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from application.ports import QueueUnavailable
+from application.requests import RegistrationRequest
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Sequence[RegistrationRequest]], Awaitable[object]]
+
+
+class LocalRegistrationQueue:
+    """Like a Kafka topic keyed by store id: one store's requests stay in one partition, in order,
+    and one worker per partition hands them to the handler in batches.
+
+    A batch whose handler keeps failing is kept in `dead_letters` (and logged), never dropped.
+    """
+
+    def __init__(self, partitions: int = 4, batch_size: int = 200, attempts: int = 5) -> None:
+        self._partitions: list[asyncio.Queue[RegistrationRequest]] = [
+            asyncio.Queue() for _ in range(partitions)
+        ]
+        self._batch_size, self._attempts = batch_size, attempts
+        self._workers: list[asyncio.Task[None]] = []
+        self._accepting = True
+        self.dead_letters: list[RegistrationRequest] = []
+
+    async def publish(self, request: RegistrationRequest) -> None:
+        if not self._accepting:
+            raise QueueUnavailable("the service is shutting down")
+        self._partitions[request.store_id % len(self._partitions)].put_nowait(request)
+
+    def depth(self) -> int:
+        return sum(partition.qsize() for partition in self._partitions)
+
+    def start(self, handler: Handler) -> None:
+        self._accepting = True
+        self._workers = [asyncio.create_task(self._work(p, handler)) for p in self._partitions]
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish those already queued, then stop the workers."""
+        self._accepting = False
+        await asyncio.gather(*(partition.join() for partition in self._partitions))
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+
+    async def _work(self, partition: asyncio.Queue[RegistrationRequest], handler: Handler) -> None:
+        while True:
+            batch = [await partition.get()]
+            while len(batch) < self._batch_size and not partition.empty():
+                batch.append(partition.get_nowait())
+            try:
+                await self._deliver(batch, handler)
+            finally:
+                for _ in batch:
+                    partition.task_done()
+
+    async def _deliver(self, batch: list[RegistrationRequest], handler: Handler) -> None:
+        for attempt in range(1, self._attempts + 1):
+            try:
+                await handler(batch)
+                return
+            except Exception:
+                log.exception("batch of %d failed (attempt %d of %d)", len(batch), attempt, self._attempts)
+                await asyncio.sleep(0.1 * attempt)
+        self.dead_letters.extend(batch)

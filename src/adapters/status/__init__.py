@@ -1,0 +1,1 @@
+"""Where queued requests' statuses are kept: in-process (embedded); Redis (later)."""

@@ -1,0 +1,44 @@
+"""Queued requests' statuses in process memory, with wake-ups for those waiting on an outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+
+from application.requests import RequestStatus
+
+
+class LocalRequestStatuses:
+    """Keeps the newest `capacity` statuses; older decided ones remain in the request log."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._capacity = capacity
+        self._statuses: OrderedDict[str, RequestStatus] = OrderedDict()
+        self._decided: dict[str, asyncio.Event] = {}
+
+    async def put(self, status: RequestStatus) -> None:
+        known = self._statuses.get(status.trace_id)
+        if known is not None and known.decided and not status.decided:
+            return
+        self._statuses[status.trace_id] = status
+        self._statuses.move_to_end(status.trace_id)
+        while len(self._statuses) > self._capacity:
+            self._statuses.popitem(last=False)
+        if status.decided and (event := self._decided.pop(status.trace_id, None)):
+            event.set()
+
+    async def get(self, trace_id: str) -> RequestStatus | None:
+        return self._statuses.get(trace_id)
+
+    async def wait_decided(self, trace_id: str, within: float) -> RequestStatus | None:
+        status = self._statuses.get(trace_id)
+        if status is not None and status.decided:
+            return status
+        event = self._decided.setdefault(trace_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), within)
+        return self._statuses.get(trace_id)
+
+    async def forget(self, trace_id: str) -> None:
+        self._statuses.pop(trace_id, None)

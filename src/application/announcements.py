@@ -1,0 +1,52 @@
+"""What the live streams hear after a change is committed."""
+
+from __future__ import annotations
+
+from application.ports import Notifier, UnitOfWorkFactory
+from application.views import rank_view, store_view, waiting_view
+from domain.store import Store
+from domain.waiting import Waiting, WaitingStatus
+from domain.waiting_list import ranks
+
+# The event a waiting's own stream and its store's stream carry for each transition.
+EVENT_OF_ACTION = {"call": "called", "seat": "seated", "cancel": "cancelled", "no_show": "no_show"}
+
+
+def store_stream(store_id: int) -> str:
+    return f"store:{store_id}"
+
+
+def waiting_stream(waiting_id: int) -> str:
+    return f"waiting:{waiting_id}"
+
+
+class Announcer:
+    def __init__(self, notifier: Notifier, uow: UnitOfWorkFactory) -> None:
+        self._notifier = notifier
+        self._uow = uow
+
+    async def registered(self, waitings: list[Waiting]) -> None:
+        for waiting in waitings:
+            await self._notifier.publish(store_stream(waiting.store_id), "registered", waiting_view(waiting))
+
+    async def store_changed(self, store: Store) -> None:
+        event = "opened" if store.waiting_open else "closed"
+        await self._notifier.publish(store_stream(store.id), event, store_view(store))
+
+    async def moved(self, store: Store, waiting: Waiting, action: str, was: WaitingStatus) -> None:
+        """A waiting changed status; if it left the queue, everyone behind it moved up."""
+        assert waiting.id is not None
+        event, view = EVENT_OF_ACTION[action], waiting_view(waiting)
+        await self._notifier.publish(waiting_stream(waiting.id), event, view)
+        await self._notifier.publish(store_stream(store.id), event, view)
+        if was is WaitingStatus.WAITING:
+            await self._ranks_behind(store, waiting)
+
+    async def _ranks_behind(self, store: Store, departed: Waiting) -> None:
+        async with self._uow() as uow:
+            queue = await uow.waitings.of_store(store.id, departed.business_date, WaitingStatus.WAITING)
+        new_ranks = ranks(queue)
+        for waiting in queue:
+            if waiting.number > departed.number and waiting.id is not None:
+                view = rank_view(new_ranks[waiting.id], store)
+                await self._notifier.publish(waiting_stream(waiting.id), "rank", view)

@@ -1,0 +1,238 @@
+"""Registering: V2 decides at once under the store's lock; V3 queues, and a worker decides."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from application.access import Actor, Role
+from application.announcements import Announcer
+from application.guest_input import guest_name, mobile_number
+from application.ports import (
+    Clock,
+    ConcurrencyConflict,
+    Lock,
+    QueueUnavailable,
+    RegistrationQueue,
+    RequestStatusStore,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from application.requests import RegistrationRequest, RequestStatus
+from application.stores import existing_store
+from application.views import View, waiting_view
+from domain.customer import Channel
+from domain.errors import DomainError, LockTimeout, StoreNotFound
+from domain.store import Store
+from domain.waiting import Waiting
+from domain.waiting_list import Registration
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class LockTimes:
+    """How long to wait for a store's lock, and how long a holder may keep it."""
+
+    wait: float = 5.0
+    lease: float | None = 10.0
+
+
+def store_lock_key(store_id: int) -> str:
+    return f"store_waiting:{store_id}"
+
+
+def new_trace_id() -> str:
+    return str(uuid.uuid4())
+
+
+def customer_request(actor: Actor, store_id: int, party_size: int, clock: Clock) -> RegistrationRequest:
+    """A customer joining through the app: the token's subject is the customer."""
+    actor.require_role(Role.CUSTOMER)
+    return RegistrationRequest(
+        trace_id=new_trace_id(),
+        store_id=store_id,
+        channel=Channel.USER,
+        party_size=party_size,
+        requested_at=clock.now(),
+        user_id=actor.subject,
+    )
+
+
+def guest_request(
+    actor: Actor, store_id: int, name: str, phone_number: str, party_size: int, clock: Clock
+) -> RegistrationRequest:
+    """A guest joining at the store's tablet: name and mobile number, no account."""
+    actor.require_own_store(store_id)
+    return RegistrationRequest(
+        trace_id=new_trace_id(),
+        store_id=store_id,
+        channel=Channel.APP,
+        party_size=party_size,
+        requested_at=clock.now(),
+        name=guest_name(name),
+        phone_number=mobile_number(phone_number),
+    )
+
+
+def _registration(request: RegistrationRequest) -> Registration:
+    return Registration(
+        trace_id=request.trace_id,
+        store_id=request.store_id,
+        customer=request.customer,
+        party_size=request.party_size,
+        status_token=secrets.token_urlsafe(24),
+    )
+
+
+class RegisterWaiting:
+    """V2: load, decide and save under the store's lock, so numbers follow arrival order."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        lock: Lock,
+        clock: Clock,
+        announcer: Announcer,
+        lock_times: LockTimes,
+    ) -> None:
+        self._uow, self._lock, self._clock = uow, lock, clock
+        self._announcer, self._lock_times = announcer, lock_times
+
+    async def __call__(self, request: RegistrationRequest) -> View:
+        key = store_lock_key(request.store_id)
+        times = self._lock_times
+        async with self._lock.hold(key, wait_time=times.wait, lease_time=times.lease):
+            waiting, rank, store = await self._decide(request)
+        await self._announcer.registered([waiting])
+        return waiting_view(waiting, rank, store)
+
+    async def _decide(self, request: RegistrationRequest) -> tuple[Waiting, int, Store]:
+        async with self._uow() as uow:
+            store = await existing_store(uow, request.store_id)
+            now = self._clock.now()
+            day = await uow.waitings.load_list(store, store.business_date(now), [request.customer.key])
+            waiting = day.register(_registration(request), now)
+            await uow.waitings.save_list(day)
+            assert waiting.id is not None
+            await uow.requests.record(RequestStatus.queued(request).registered(waiting.id))
+            await uow.commit()
+        return waiting, day.waiting_count, store
+
+
+class SubmitRegistration:
+    """V3: check the shape and the store, queue the request, answer QUEUED."""
+
+    def __init__(
+        self, uow: UnitOfWorkFactory, queue: RegistrationQueue, statuses: RequestStatusStore
+    ) -> None:
+        self._uow, self._queue, self._statuses = uow, queue, statuses
+
+    async def __call__(self, request: RegistrationRequest) -> RequestStatus:
+        async with self._uow() as uow:
+            store = await existing_store(uow, request.store_id)
+        store.check_party_size(request.party_size)
+        status = RequestStatus.queued(request)
+        # Known before it is queued, so a fast worker's outcome is never overwritten by QUEUED.
+        await self._statuses.put(status)
+        try:
+            await self._queue.publish(request)
+        except QueueUnavailable:
+            await self._statuses.forget(request.trace_id)
+            raise
+        return status
+
+
+class ProcessRegistrations:
+    """The worker's side of V3: decide queued requests in order, a store's batch at a time.
+
+    Each traceId is decided once: a redelivered request gets its recorded outcome back. The
+    worker never rejects for its own contention: it waits for the lock again instead.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        lock: Lock,
+        clock: Clock,
+        statuses: RequestStatusStore,
+        announcer: Announcer,
+        lock_times: LockTimes,
+    ) -> None:
+        self._uow, self._lock, self._clock = uow, lock, clock
+        self._statuses, self._announcer, self._lock_times = statuses, announcer, lock_times
+
+    async def __call__(self, requests: Sequence[RegistrationRequest]) -> list[RequestStatus]:
+        by_store: dict[int, list[RegistrationRequest]] = {}
+        for request in requests:
+            by_store.setdefault(request.store_id, []).append(request)
+        outcomes = await asyncio.gather(*(self._store_batch(batch) for batch in by_store.values()))
+        return [status for batch in outcomes for status in batch]
+
+    async def _store_batch(self, batch: list[RegistrationRequest]) -> list[RequestStatus]:
+        key, times = store_lock_key(batch[0].store_id), self._lock_times
+        conflicts = 0
+        while True:
+            try:
+                async with self._lock.hold(key, wait_time=times.wait, lease_time=times.lease):
+                    statuses, registered = await self._decide(batch)
+                break
+            except LockTimeout:
+                log.info("store %s busy; waiting for its lock again", batch[0].store_id)
+            except ConcurrencyConflict:
+                # Only a lost lease lets another writer in; the constraints refused its race.
+                conflicts += 1
+                if conflicts > MAX_CONFLICT_RETRIES:
+                    raise
+                log.warning("store %s batch raced another writer; retrying", batch[0].store_id)
+                await asyncio.sleep(0.05 * conflicts)
+        for status in statuses:
+            await self._statuses.put(status)
+        await self._announcer.registered(registered)
+        return statuses
+
+    async def _decide(self, batch: list[RegistrationRequest]) -> tuple[list[RequestStatus], list[Waiting]]:
+        async with self._uow() as uow:
+            decided = await uow.requests.decided([r.trace_id for r in batch])
+            fresh = list({r.trace_id: r for r in batch if r.trace_id not in decided}.values())
+            store = await uow.stores.get(batch[0].store_id)
+            if store is None:
+                outcomes = [RequestStatus.queued(r).rejected(StoreNotFound.code) for r in fresh]
+                registered: list[Waiting] = []
+            else:
+                outcomes, registered = await self._register(uow, store, fresh)
+            for outcome in outcomes:
+                await uow.requests.record(outcome)
+            await uow.commit()
+        decided.update((outcome.trace_id, outcome) for outcome in outcomes)
+        return [decided[r.trace_id] for r in batch], registered
+
+    async def _register(
+        self, uow: UnitOfWork, store: Store, fresh: list[RegistrationRequest]
+    ) -> tuple[list[RequestStatus], list[Waiting]]:
+        now = self._clock.now()
+        customers = {r.customer.key for r in fresh}
+        day = await uow.waitings.load_list(store, store.business_date(now), customers)
+        decisions: list[tuple[RegistrationRequest, Waiting | DomainError]] = []
+        for request in fresh:
+            try:
+                decisions.append((request, day.register(_registration(request), now)))
+            except DomainError as rejection:
+                decisions.append((request, rejection))
+        await uow.waitings.save_list(day)
+        outcomes = [_outcome(request, decision) for request, decision in decisions]
+        return outcomes, day.registered
+
+
+def _outcome(request: RegistrationRequest, decision: Waiting | DomainError) -> RequestStatus:
+    queued = RequestStatus.queued(request)
+    if isinstance(decision, DomainError):
+        return queued.rejected(decision.code)
+    assert decision.id is not None
+    return queued.registered(decision.id)

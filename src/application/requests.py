@@ -1,0 +1,59 @@
+"""Registration requests as they travel through the queue, and their outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from domain.customer import Channel, Customer
+
+
+@dataclass(frozen=True)
+class RegistrationRequest:
+    trace_id: str
+    store_id: int
+    channel: Channel
+    party_size: int
+    requested_at: datetime
+    user_id: str | None = None
+    name: str | None = None
+    phone_number: str | None = None
+
+    @property
+    def customer(self) -> Customer:
+        if self.channel is Channel.USER:
+            assert self.user_id is not None
+            return Customer.user(self.user_id)
+        assert self.name is not None and self.phone_number is not None
+        return Customer.guest(self.name, self.phone_number)
+
+
+class RequestState(StrEnum):
+    QUEUED = "QUEUED"
+    REGISTERED = "REGISTERED"
+    REJECTED = "REJECTED"
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    trace_id: str
+    store_id: int
+    state: RequestState
+    user_id: str | None = None
+    waiting_id: int | None = None
+    reason: str | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.state is not RequestState.QUEUED
+
+    @classmethod
+    def queued(cls, request: RegistrationRequest) -> RequestStatus:
+        return cls(request.trace_id, request.store_id, RequestState.QUEUED, user_id=request.user_id)
+
+    def registered(self, waiting_id: int) -> RequestStatus:
+        return replace(self, state=RequestState.REGISTERED, waiting_id=waiting_id)
+
+    def rejected(self, reason: str) -> RequestStatus:
+        return replace(self, state=RequestState.REJECTED, reason=reason)

@@ -1,0 +1,106 @@
+"""Read models in the contract's shape (camelCase, ISO-8601), shared by HTTP and live streams."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from application.requests import RequestStatus
+from domain.store import Store
+from domain.waiting import Waiting, WaitingStatus
+
+View = dict[str, Any]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def waiting_view(waiting: Waiting, rank: int | None = None, store: Store | None = None) -> View:
+    """The full view, as staff see it; `for_guest` and `for_customer` take away what they may not see."""
+    view: View = {
+        "id": waiting.id,
+        "storeId": waiting.store_id,
+        "businessDate": waiting.business_date.isoformat(),
+        "number": waiting.number,
+        "channel": str(waiting.channel),
+        "status": str(waiting.status),
+        "partySize": waiting.party_size,
+        "createdAt": _iso(waiting.created_at),
+    }
+    if waiting.status is WaitingStatus.WAITING and rank is not None:
+        view["rank"] = rank
+        view["estimatedWaitMinutes"] = store.estimated_wait(rank) if store else None
+    optional = {
+        "calledAt": _iso(waiting.called_at),
+        "seatedAt": _iso(waiting.seated_at),
+        "cancelledAt": _iso(waiting.cancelled_at),
+        "noShowAt": _iso(waiting.no_show_at),
+        "userId": waiting.customer.user_id,
+        "name": waiting.customer.name,
+        "phoneNumber": waiting.customer.phone_number,
+        "statusToken": waiting.status_token if waiting.customer.phone_number else None,
+    }
+    view.update({key: value for key, value in optional.items() if value is not None})
+    return view
+
+
+def for_customer(view: View) -> View:
+    return {key: value for key, value in view.items() if key != "statusToken"}
+
+
+def for_guest(view: View) -> View:
+    masked = for_customer(view)
+    if "name" in masked:
+        masked["name"] = mask_name(masked["name"])
+    if "phoneNumber" in masked:
+        masked["phoneNumber"] = mask_phone(masked["phoneNumber"])
+    return masked
+
+
+def mask_name(name: str) -> str:
+    """김민수 -> 김*수; two letters keep the first; one letter stays."""
+    if len(name) <= 2:
+        return name[0] + "*" * (len(name) - 1)
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_phone(e164: str) -> str:
+    """+821012345678 -> 010-****-5678."""
+    national = "0" + e164.removeprefix("+82")
+    return f"{national[:3]}-****-{national[-4:]}"
+
+
+def rank_view(rank: int, store: Store) -> View:
+    return {"rank": rank, "estimatedWaitMinutes": store.estimated_wait(rank)}
+
+
+def store_view(store: Store) -> View:
+    return {
+        "id": store.id,
+        "name": store.name,
+        "timeZone": store.time_zone,
+        "waitingOpen": store.waiting_open,
+        "maxPartySize": store.max_party_size,
+        "maxQueueSize": store.max_queue_size,
+        "avgServiceMinutes": store.avg_service_minutes,
+    }
+
+
+def public_store_view(store: Store, waiting_count: int) -> View:
+    return {
+        "id": store.id,
+        "name": store.name,
+        "waitingOpen": store.waiting_open,
+        "waitingCount": waiting_count,
+        "estimatedWaitMinutes": store.estimated_wait(waiting_count + 1),
+    }
+
+
+def request_view(status: RequestStatus, waiting: View | None = None) -> View:
+    view: View = {"traceId": status.trace_id, "storeId": status.store_id, "status": str(status.state)}
+    if waiting is not None:
+        view["waiting"] = waiting
+    if status.reason is not None:
+        view["reason"] = status.reason
+    return view

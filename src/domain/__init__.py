@@ -1,0 +1,1 @@
+"""The waiting-list domain: pure rules, no I/O, no clock reads."""

@@ -1,0 +1,1 @@
+"""The driving side: HTTP, the queue worker, the CLI, and the composition root."""

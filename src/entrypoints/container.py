@@ -1,0 +1,72 @@
+"""The composition root: every collaborator named once, adapters chosen here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from dependency_injector import containers, providers
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.clock import SystemClock
+from adapters.lock.local import LocalLock
+from adapters.notify.local import LocalNotifier
+from adapters.persistence.engine import make_engine, migrate
+from adapters.persistence.sql import SqlUnitOfWork
+from adapters.queue.local import LocalRegistrationQueue
+from adapters.status.local import LocalRequestStatuses
+from application.announcements import Announcer
+from application.live import LiveUpdates
+from application.queries import Queries
+from application.registration import LockTimes, ProcessRegistrations, RegisterWaiting, SubmitRegistration
+from application.stores import CreateStore, SwitchWaiting
+from application.waiting_actions import MoveWaiting
+from entrypoints.settings import Settings
+
+
+def engine_for(settings: Settings) -> AsyncEngine:
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return make_engine(
+        settings.sqlalchemy_url(), pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout
+    )
+
+
+async def database(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The schema brought up to date on start; the pool closed on shutdown."""
+    await migrate(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Singleton(Settings)
+
+    engine = providers.Singleton(engine_for, settings)
+    database = providers.Resource(database, engine)
+    uow = providers.Factory(SqlUnitOfWork, engine)
+    clock = providers.Singleton(SystemClock)
+    lock = providers.Singleton(LocalLock)
+    notifier = providers.Singleton(LocalNotifier)
+    statuses = providers.Singleton(LocalRequestStatuses)
+    queue = providers.Singleton(
+        LocalRegistrationQueue,
+        partitions=settings.provided.queue_partitions,
+        batch_size=settings.provided.batch_size,
+    )
+    lock_times = providers.Singleton(
+        LockTimes, wait=settings.provided.lock_wait_seconds, lease=settings.provided.lock_lease_seconds
+    )
+
+    announcer = providers.Singleton(Announcer, notifier, uow.provider)
+    register = providers.Singleton(RegisterWaiting, uow.provider, lock, clock, announcer, lock_times)
+    submit = providers.Singleton(SubmitRegistration, uow.provider, queue, statuses)
+    process = providers.Singleton(
+        ProcessRegistrations, uow.provider, lock, clock, statuses, announcer, lock_times
+    )
+    create_store = providers.Singleton(CreateStore, uow.provider)
+    switch_waiting = providers.Singleton(SwitchWaiting, uow.provider, announcer)
+    move_waiting = providers.Singleton(MoveWaiting, uow.provider, clock, announcer)
+    queries = providers.Singleton(Queries, uow.provider, clock, statuses)
+    live = providers.Singleton(LiveUpdates, notifier, queries, statuses)

@@ -1,0 +1,46 @@
+"""Configuration from WAITLINE_* environment variables; every default runs embedded."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAITLINE_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path(".waitline"), description="Folder for the SQLite file and the generated JWT secret."
+    )
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in data_dir when unset.")
+    jwt_secret: str | None = Field(None, description="HS256 secret; generated into data_dir when unset.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    lock_wait_seconds: float = Field(5.0, gt=0, description="How long V2 waits for a store's lock.")
+    lock_lease_seconds: float | None = Field(10.0, gt=0, description="Lock lease; unset: watchdog.")
+    queue_partitions: int = Field(4, ge=1, description="In-process queue partitions (workers).")
+    batch_size: int = Field(200, ge=1, description="Most queued requests decided in one transaction.")
+    db_pool_size: int = Field(10, ge=1)
+    db_pool_timeout: float = Field(30.0, gt=0)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    keepalive_seconds: float = Field(15.0, gt=0, description="Comment line on idle SSE streams.")
+    log_level: str = "INFO"
+
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'waitline.db'}"
+
+    def secret(self) -> str:
+        """The configured secret, or the one kept in the data folder (made on first start)."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip()
