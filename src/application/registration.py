@@ -52,33 +52,38 @@ def new_trace_id() -> str:
     return str(uuid.uuid4())
 
 
-def customer_request(actor: Actor, store_id: int, party_size: int, clock: Clock) -> RegistrationRequest:
-    """A customer joining through the app: the token's subject is the customer."""
-    actor.require_role(Role.CUSTOMER)
-    return RegistrationRequest(
-        trace_id=new_trace_id(),
-        store_id=store_id,
-        channel=Channel.USER,
-        party_size=party_size,
-        requested_at=clock.now(),
-        user_id=actor.subject,
-    )
+class NewRequests:
+    """Registration requests as they arrive, stamped with a fresh traceId and the time."""
 
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
 
-def guest_request(
-    actor: Actor, store_id: int, name: str, phone_number: str, party_size: int, clock: Clock
-) -> RegistrationRequest:
-    """A guest joining at the store's tablet: name and mobile number, no account."""
-    actor.require_own_store(store_id)
-    return RegistrationRequest(
-        trace_id=new_trace_id(),
-        store_id=store_id,
-        channel=Channel.APP,
-        party_size=party_size,
-        requested_at=clock.now(),
-        name=guest_name(name),
-        phone_number=mobile_number(phone_number),
-    )
+    def for_customer(self, actor: Actor, store_id: int, party_size: int) -> RegistrationRequest:
+        """A customer joining through the app: the token's subject is the customer."""
+        actor.require_role(Role.CUSTOMER)
+        return RegistrationRequest(
+            trace_id=new_trace_id(),
+            store_id=store_id,
+            channel=Channel.USER,
+            party_size=party_size,
+            requested_at=self._clock.now(),
+            user_id=actor.subject,
+        )
+
+    def for_guest(
+        self, actor: Actor, store_id: int, name: str, phone_number: str, party_size: int
+    ) -> RegistrationRequest:
+        """A guest joining at the store's tablet: name and mobile number, no account."""
+        actor.require_own_store(store_id)
+        return RegistrationRequest(
+            trace_id=new_trace_id(),
+            store_id=store_id,
+            channel=Channel.APP,
+            party_size=party_size,
+            requested_at=self._clock.now(),
+            name=guest_name(name),
+            phone_number=mobile_number(phone_number),
+        )
 
 
 def _registration(request: RegistrationRequest) -> Registration:

@@ -17,7 +17,13 @@ from adapters.status.local import LocalRequestStatuses
 from application.announcements import Announcer
 from application.live import LiveUpdates
 from application.queries import Queries
-from application.registration import LockTimes, ProcessRegistrations, RegisterWaiting, SubmitRegistration
+from application.registration import (
+    LockTimes,
+    NewRequests,
+    ProcessRegistrations,
+    RegisterWaiting,
+    SubmitRegistration,
+)
 from application.stores import CreateStore, SwitchWaiting
 from application.waiting_actions import MoveWaiting
 from entrypoints.settings import Settings
@@ -40,6 +46,19 @@ async def database(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
+async def start(container: Container) -> None:
+    """Open the container's resources (the database: migrated, pooled)."""
+    opened = container.init_resources()
+    if opened is not None:
+        await opened
+
+
+async def stop(container: Container) -> None:
+    closed = container.shutdown_resources()
+    if closed is not None:
+        await closed
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
 
@@ -59,6 +78,7 @@ class Container(containers.DeclarativeContainer):
         LockTimes, wait=settings.provided.lock_wait_seconds, lease=settings.provided.lock_lease_seconds
     )
 
+    new_requests = providers.Singleton(NewRequests, clock)
     announcer = providers.Singleton(Announcer, notifier, uow.provider)
     register = providers.Singleton(RegisterWaiting, uow.provider, lock, clock, announcer, lock_times)
     submit = providers.Singleton(SubmitRegistration, uow.provider, queue, statuses)

@@ -38,6 +38,9 @@ class LocalRegistrationQueue:
     def depth(self) -> int:
         return sum(partition.qsize() for partition in self._partitions)
 
+    def running(self) -> bool:
+        return bool(self._workers) and not any(worker.done() for worker in self._workers)
+
     def start(self, handler: Handler) -> None:
         self._accepting = True
         self._workers = [asyncio.create_task(self._work(p, handler)) for p in self._partitions]

@@ -1,0 +1,98 @@
+"""The Litestar application, assembled from the container."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from dependency_injector import providers
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from entrypoints.container import Container, start, stop
+from entrypoints.http.auth import Authenticator, provide_actor
+from entrypoints.http.controllers.operations import OperationsController
+from entrypoints.http.controllers.registration import RegisterNowController, RegisterQueuedController
+from entrypoints.http.controllers.stores import StoreController
+from entrypoints.http.controllers.waitings import GuestController, WaitingController
+from entrypoints.http.metrics import Metrics
+from entrypoints.http.problems import EXCEPTION_HANDLERS
+
+# Collaborators that handlers receive by parameter name.
+INJECTED = (
+    "settings",
+    "new_requests",
+    "register",
+    "submit",
+    "create_store",
+    "switch_waiting",
+    "move_waiting",
+    "queries",
+    "live",
+)
+
+
+def _provide(provider: providers.Provider[Any]) -> Provide:
+    def provide() -> Any:
+        return provider()
+
+    return Provide(provide, sync_to_thread=False, use_cache=True)
+
+
+def create_app(container: Container | None = None) -> Litestar:
+    container = container or Container()
+    settings = container.settings()
+    queue = container.queue()
+    metrics = Metrics(depth=queue.depth, dead_letters=lambda: len(queue.dead_letters))
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await start(container)
+        queue.start(container.process())
+        try:
+            yield
+        finally:
+            await queue.stop()
+            await stop(container)
+
+    dependencies = {name: _provide(getattr(container, name)) for name in INJECTED}
+    dependencies["actor"] = Provide(provide_actor)
+    return Litestar(
+        route_handlers=[
+            StoreController,
+            RegisterNowController,
+            RegisterQueuedController,
+            WaitingController,
+            GuestController,
+            OperationsController,
+        ],
+        dependencies=dependencies,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        middleware=[metrics.middleware],
+        request_max_body_size=settings.max_body_bytes,
+        state=State(
+            {
+                "authenticator": Authenticator(settings.secret()),
+                "metrics": metrics,
+                "engine": container.engine(),
+                "queue": queue,
+            }
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Waitline",
+            version="0.1.0",
+            description="Waiting lists for popular stores. Errors are application/problem+json.",
+            path="/schema",
+            security=[{"BearerToken": []}],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+        ),
+    )

@@ -1,0 +1,61 @@
+"""Bearer JWTs (HS256) turned into the application's Actor; anything doubtful is a 401."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+from litestar import Request
+from litestar.exceptions import NotAuthorizedException
+
+from application.access import Actor, Role
+
+ALGORITHM = "HS256"
+MAX_ID = 2**63 - 1
+
+
+class Authenticator:
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def actor(self, authorization: str | None) -> Actor:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthorizedException("a Bearer token is required")
+        try:
+            claims = jwt.decode(
+                token.strip(),
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "sub", "role"]},
+            )
+        except jwt.PyJWTError as error:
+            raise NotAuthorizedException(f"invalid token: {error}") from error
+        return _actor(claims)
+
+    def token(self, role: Role, subject: str, store_id: int | None = None, ttl_seconds: int = 86_400) -> str:
+        claims: dict[str, Any] = {"role": str(role), "sub": subject, "exp": int(time.time()) + ttl_seconds}
+        if store_id is not None:
+            claims["storeId"] = store_id
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+
+def _actor(claims: dict[str, Any]) -> Actor:
+    try:
+        role = Role(claims["role"])
+    except ValueError as error:
+        raise NotAuthorizedException("unknown role") from error
+    store_id = claims.get("storeId")
+    if role is Role.STORE and not _is_id(store_id):
+        raise NotAuthorizedException("a store token needs an integer storeId")
+    return Actor(role, str(claims["sub"]), store_id if role is Role.STORE else None)
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.actor(request.headers.get("authorization"))

@@ -1,0 +1,1 @@
+"""Controllers grouped by resource."""

@@ -1,0 +1,46 @@
+"""Health and metrics, for load balancers and Prometheus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Response, get
+from litestar.datastructures import State
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class OperationsController(Controller):
+    tags = ["operations"]
+
+    @get("/health/live", summary="The process is up")
+    async def live(self) -> dict[str, str]:
+        return {"status": "UP"}
+
+    @get("/health/ready", summary="Each configured dependency is reachable")
+    async def ready(self, state: State) -> Response[dict[str, Any]]:
+        checks = {"database": await _database(state.engine), "queue": _queue(state)}
+        up = all(check["status"] == "UP" for check in checks.values())
+        body = {"status": "UP" if up else "DOWN", "dependencies": checks}
+        return Response(body, status_code=200 if up else 503)
+
+    @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+    async def metrics(self, state: State) -> bytes:
+        return generate_latest(state.metrics.registry)
+
+
+async def _database(engine: AsyncEngine) -> dict[str, str]:
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as error:
+        return {"status": "DOWN", "detail": f"{type(error).__name__}: {error}"}
+    return {"status": "UP", "kind": engine.dialect.name}
+
+
+def _queue(state: State) -> dict[str, str]:
+    queue = state.queue
+    if not queue.running():
+        return {"status": "DOWN", "detail": "the queue's workers are not running"}
+    return {"status": "UP", "kind": "in-process", "depth": str(queue.depth())}

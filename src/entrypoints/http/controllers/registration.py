@@ -1,0 +1,104 @@
+"""Registering: V2 answers the decided Waiting; V3 answers 202 QUEUED and is followed by traceId."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.response import ServerSentEvent
+
+from application.access import Actor, Role
+from application.live import LiveUpdates
+from application.queries import Queries
+from application.registration import NewRequests, RegisterWaiting, SubmitRegistration
+from application.requests import RegistrationRequest
+from application.views import View
+from entrypoints.http.bodies import CustomerJoin, GuestJoin
+from entrypoints.http.controllers.params import StoreId, TraceId
+from entrypoints.http.json_body import read_json
+from entrypoints.http.sse import event_stream
+from entrypoints.settings import Settings
+
+
+async def _customer(
+    request: Request[Any, Any, Any], actor: Actor, store_id: int, new: NewRequests
+) -> RegistrationRequest:
+    actor.require_role(Role.CUSTOMER)
+    body = await read_json(request, CustomerJoin)
+    return new.for_customer(actor, store_id, body.party_size)
+
+
+async def _guest(
+    request: Request[Any, Any, Any], actor: Actor, store_id: int, new: NewRequests
+) -> RegistrationRequest:
+    actor.require_own_store(store_id)
+    body = await read_json(request, GuestJoin)
+    return new.for_guest(actor, store_id, body.name, body.phone_number, body.party_size)
+
+
+class RegisterNowController(Controller):
+    path = "/v2"
+    tags = ["register (V2, under the store's lock)"]
+
+    @post("/stores/{store_id:int}/waitings", status_code=201, summary="A customer joins; answered at once")
+    async def customer(
+        self,
+        request: Request[Any, Any, Any],
+        store_id: StoreId,
+        actor: Actor,
+        new_requests: NewRequests,
+        register: RegisterWaiting,
+    ) -> View:
+        return await register(await _customer(request, actor, store_id, new_requests))
+
+    @post("/app/stores/{store_id:int}/waitings", status_code=201, summary="A guest joins at the tablet")
+    async def guest(
+        self,
+        request: Request[Any, Any, Any],
+        store_id: StoreId,
+        actor: Actor,
+        new_requests: NewRequests,
+        register: RegisterWaiting,
+    ) -> View:
+        return await register(await _guest(request, actor, store_id, new_requests))
+
+
+class RegisterQueuedController(Controller):
+    path = "/v3"
+    tags = ["register (V3, queued)"]
+
+    @post("/stores/{store_id:int}/waitings", status_code=202, summary="A customer joins; queued")
+    async def customer(
+        self,
+        request: Request[Any, Any, Any],
+        store_id: StoreId,
+        actor: Actor,
+        new_requests: NewRequests,
+        submit: SubmitRegistration,
+    ) -> View:
+        status = await submit(await _customer(request, actor, store_id, new_requests))
+        return {"traceId": status.trace_id, "status": str(status.state)}
+
+    @post(
+        "/app/stores/{store_id:int}/waitings", status_code=202, summary="A guest joins at the tablet; queued"
+    )
+    async def guest(
+        self,
+        request: Request[Any, Any, Any],
+        store_id: StoreId,
+        actor: Actor,
+        new_requests: NewRequests,
+        submit: SubmitRegistration,
+    ) -> View:
+        status = await submit(await _guest(request, actor, store_id, new_requests))
+        return {"traceId": status.trace_id, "status": str(status.state)}
+
+    @get("/waiting-requests/{trace_id:str}", summary="A queued request's status")
+    async def request_status(self, trace_id: TraceId, actor: Actor, queries: Queries) -> View:
+        return await queries.request(actor, trace_id)
+
+    @get("/waiting-requests/{trace_id:str}/events", summary="The request's outcome as one SSE event")
+    async def request_events(
+        self, trace_id: TraceId, actor: Actor, live: LiveUpdates, settings: Settings
+    ) -> ServerSentEvent:
+        return event_stream(await live.request(actor, trace_id), settings.keepalive_seconds)

@@ -1,0 +1,74 @@
+"""Prometheus metrics: requests by route and status, latency, and the queue's state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _QueueCollector(Collector):
+    def __init__(self, depth: Callable[[], int], dead_letters: Callable[[], int]) -> None:
+        self._depth, self._dead_letters = depth, dead_letters
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "waitline_queue_depth", "Registration requests queued, not yet decided.", self._depth()
+        )
+        yield GaugeMetricFamily(
+            "waitline_queue_dead_letters",
+            "Queued requests set aside after repeated failures.",
+            self._dead_letters(),
+        )
+
+
+class Metrics:
+    def __init__(self, depth: Callable[[], int], dead_letters: Callable[[], int]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "waitline_http_requests",
+            "HTTP requests answered.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "waitline_http_request_seconds",
+            "Time to answer an HTTP request.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.registry.register(_QueueCollector(depth, dead_letters))
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        async def measured(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            started, status = time.perf_counter(), 500
+
+            async def send_and_note(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_and_note)
+            finally:
+                route, method = _route(scope), str(scope.get("method", ""))
+                self.requests.labels(method, route, str(status)).inc()
+                self.latency.labels(method, route).observe(time.perf_counter() - started)
+
+        return measured
+
+
+def _route(scope: Any) -> str:
+    handler = scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    return sorted(paths)[0] if paths else "unmatched"
