@@ -1,0 +1,108 @@
+"""One contract for the Lock port (Redisson RLock semantics), run against every implementation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from adapters.lock.local import LocalLock
+from application.ports import Lock
+from domain.errors import LockTimeout
+
+Locks = Callable[[], Lock]
+
+
+@pytest.fixture(params=["local"])
+def make_lock(request: pytest.FixtureRequest) -> Locks:
+    return LocalLock
+
+
+async def test_one_holder_at_a_time(make_lock: Locks) -> None:
+    lock, inside, most = make_lock(), 0, 0
+
+    async def critical() -> None:
+        nonlocal inside, most
+        async with lock.hold("store_waiting:1", wait_time=5, lease_time=10):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.001)
+            inside -= 1
+
+    await asyncio.gather(*(critical() for _ in range(50)))
+    assert most == 1
+
+
+async def test_waiting_longer_than_wait_time_raises_lock_timeout(make_lock: Locks) -> None:
+    lock = make_lock()
+    async with lock.hold("k", wait_time=1, lease_time=10):
+        with pytest.raises(LockTimeout):
+            async with lock.hold("k", wait_time=0.05, lease_time=10):
+                pass
+
+
+async def test_keys_are_independent(make_lock: Locks) -> None:
+    lock = make_lock()
+    async with lock.hold("store_waiting:1", wait_time=1, lease_time=10):
+        async with lock.hold("store_waiting:2", wait_time=0.01, lease_time=10):
+            pass
+
+
+async def test_a_waiter_wakes_when_the_holder_releases(make_lock: Locks) -> None:
+    lock, order = make_lock(), []
+
+    async def holder() -> None:
+        async with lock.hold("k", wait_time=1, lease_time=10):
+            await asyncio.sleep(0.05)
+            order.append("released")
+
+    async def waiter() -> None:
+        await asyncio.sleep(0.01)
+        async with lock.hold("k", wait_time=5, lease_time=10):
+            order.append("acquired")
+
+    await asyncio.wait_for(asyncio.gather(holder(), waiter()), timeout=2)
+    assert order == ["released", "acquired"]
+
+
+async def test_an_expired_lease_lets_the_next_in_and_its_unlock_touches_nothing(make_lock: Locks) -> None:
+    lock = make_lock()
+    async with lock.hold("k", wait_time=1, lease_time=0.05):
+        await asyncio.sleep(0.1)
+        # The lease is over: another holder may take it, and our unlock must not free theirs.
+        async with lock.hold("k", wait_time=0.5, lease_time=10):
+            pass
+        theirs = lock.hold("k", wait_time=0.5, lease_time=10)
+        await theirs.__aenter__()
+    with pytest.raises(LockTimeout):
+        async with lock.hold("k", wait_time=0.05, lease_time=10):
+            pass
+    await theirs.__aexit__(None, None, None)
+
+
+async def test_a_lease_of_none_is_kept_while_held(make_lock: Locks) -> None:
+    lock = make_lock()
+    async with lock.hold("k", wait_time=1, lease_time=None):
+        await asyncio.sleep(0.1)
+        with pytest.raises(LockTimeout):
+            async with lock.hold("k", wait_time=0.05, lease_time=None):
+                pass
+    async with lock.hold("k", wait_time=0.05, lease_time=None):
+        pass
+
+
+async def test_a_cancelled_holder_releases(make_lock: Locks) -> None:
+    lock = make_lock()
+
+    async def hold_forever() -> None:
+        async with lock.hold("k", wait_time=1, lease_time=None):
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(hold_forever())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with lock.hold("k", wait_time=0.05, lease_time=None):
+        pass

@@ -1,0 +1,188 @@
+"""One contract for the unit of work and its repositories, run against every implementation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from adapters.persistence.engine import make_engine, migrate
+from adapters.persistence.memory import MemoryDatabase, MemoryUnitOfWork
+from adapters.persistence.sql import SqlUnitOfWork
+from application.ports import ConcurrencyConflict, UnitOfWork
+from application.requests import RequestState, RequestStatus
+from domain.customer import Customer
+from domain.store import Store
+from domain.waiting import WaitingStatus
+from domain.waiting_list import Registration
+
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+DAY = date(2026, 11, 25)
+Factory = Callable[[], UnitOfWork]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def uow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+    if request.param == "memory":
+        db = MemoryDatabase()
+        yield lambda: MemoryUnitOfWork(db)
+        return
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
+    await migrate(engine)
+    yield lambda: SqlUnitOfWork(engine)
+    await engine.dispose()
+
+
+async def _store(uow: Factory, **settings: object) -> Store:
+    store = Store(id=0, name="Gamja", waiting_open=True, **settings)  # type: ignore[arg-type]
+    async with uow() as work:
+        await work.stores.add(store)
+        await work.commit()
+    return store
+
+
+def _registration(n: int, store: Store, customer: Customer | None = None) -> Registration:
+    return Registration(
+        trace_id=f"trace-{store.id}-{n}",
+        store_id=store.id,
+        customer=customer or Customer.user(f"user-{n}"),
+        party_size=2,
+        status_token=f"token-{store.id}-{n}",
+    )
+
+
+async def _register(uow: Factory, store: Store, *numbers: int) -> None:
+    async with uow() as work:
+        day = await work.waitings.load_list(store, DAY, [f"user:user-{n}" for n in numbers])
+        for n in numbers:
+            day.register(_registration(n, store), NOW)
+        await work.waitings.save_list(day)
+        await work.commit()
+
+
+async def test_a_store_is_added_with_an_id_and_read_back(uow: Factory) -> None:
+    store = await _store(uow, max_queue_size=30, avg_service_minutes=4)
+    async with uow() as work:
+        assert await work.stores.get(store.id) == store
+        assert await work.stores.get(store.id + 1000) is None
+
+
+async def test_nothing_is_kept_without_commit(uow: Factory) -> None:
+    store = await _store(uow)
+    async with uow() as work:
+        store.close_waiting()
+        await work.stores.save(store)
+    async with uow() as work:
+        kept = await work.stores.get(store.id)
+    assert kept is not None and kept.waiting_open
+
+
+async def test_saved_list_gives_ids_and_advances_the_sequence(uow: Factory) -> None:
+    store = await _store(uow)
+    await _register(uow, store, 1, 2, 3)
+    async with uow() as work:
+        day = await work.waitings.load_list(store, DAY, ["user:user-2", "user:nobody"])
+        waitings = await work.waitings.of_store(store.id, DAY)
+    assert (day.last_number, day.active_count, day.waiting_count) == (3, 3, 3)
+    assert day.active_customers == {"user:user-2"}
+    assert [w.number for w in waitings] == [1, 2, 3]
+    assert all(w.id is not None for w in waitings)
+
+
+async def test_a_waiting_reads_back_equal(uow: Factory) -> None:
+    store = await _store(uow)
+    guest = Customer.guest("김민수", "+821012345678")
+    async with uow() as work:
+        day = await work.waitings.load_list(store, DAY, [guest.key])
+        waiting = day.register(_registration(1, store, guest), NOW)
+        await work.waitings.save_list(day)
+        await work.commit()
+    async with uow() as work:
+        assert waiting.id is not None
+        by_id = await work.waitings.get(waiting.id)
+        by_token = await work.waitings.by_status_token(waiting.status_token)
+        assert await work.waitings.by_status_token("no-such-token") is None
+    assert by_id == waiting == by_token
+
+
+async def test_status_changes_are_saved_and_counted(uow: Factory) -> None:
+    store = await _store(uow)
+    await _register(uow, store, 1, 2, 3)
+    async with uow() as work:
+        first = (await work.waitings.of_store(store.id, DAY))[0]
+        first.call(NOW)
+        await work.waitings.save(first, WaitingStatus.WAITING)
+        await work.commit()
+    async with uow() as work:
+        assert await work.waitings.count_waiting(store.id, DAY) == 2
+        assert await work.waitings.count_waiting(store.id, DAY, below=3) == 1
+        called = await work.waitings.of_store(store.id, DAY, WaitingStatus.CALLED)
+        day = await work.waitings.load_list(store, DAY, [])
+    assert [w.number for w in called] == [1]
+    assert called[0].called_at == NOW
+    assert (day.active_count, day.waiting_count) == (3, 2)
+
+
+async def test_a_stale_status_change_is_refused(uow: Factory) -> None:
+    store = await _store(uow)
+    await _register(uow, store, 1)
+    async with uow() as work:
+        waiting = (await work.waitings.of_store(store.id, DAY))[0]
+    waiting.cancel(NOW)
+    with pytest.raises(ConcurrencyConflict):
+        async with uow() as work:
+            await work.waitings.save(waiting, WaitingStatus.CALLED)
+            await work.commit()
+
+
+async def test_two_writers_of_one_sequence_cannot_both_win(uow: Factory) -> None:
+    """What the lock prevents (a writer deciding on a stale read); the store refuses it too."""
+    store = await _store(uow)
+    await _register(uow, store, 1)
+    async with uow() as reader:
+        stale = await reader.waitings.load_list(store, DAY, [])
+    await _register(uow, store, 2)
+    stale.register(_registration(3, store), NOW)
+    with pytest.raises(ConcurrencyConflict):
+        async with uow() as work:
+            await work.waitings.save_list(stale)
+            await work.commit()
+    async with uow() as work:
+        assert [w.number for w in await work.waitings.of_store(store.id, DAY)] == [1, 2]
+
+
+async def test_a_second_active_waiting_of_one_customer_is_refused(uow: Factory) -> None:
+    store = await _store(uow)
+    await _register(uow, store, 1)
+    async with uow() as reader:
+        blind = await reader.waitings.load_list(store, DAY, [])
+    again = _registration(1, store)
+    blind.register(Registration("another-trace", store.id, again.customer, 2, "another-token"), NOW)
+    with pytest.raises(ConcurrencyConflict):
+        async with uow() as work:
+            await work.waitings.save_list(blind)
+            await work.commit()
+
+
+async def test_request_outcomes_are_recorded_once(uow: Factory) -> None:
+    status = RequestStatus("trace-1", 1, RequestState.REJECTED, user_id="7", reason="WAITING_CLOSED")
+    async with uow() as work:
+        await work.requests.record(status)
+        await work.commit()
+    async with uow() as work:
+        assert await work.requests.decided(["trace-1", "trace-2"]) == {"trace-1": status}
+    with pytest.raises(ConcurrencyConflict):
+        async with uow() as work:
+            await work.requests.record(status)
+            await work.commit()
+
+
+async def test_stores_and_days_are_independent(uow: Factory) -> None:
+    one, two = await _store(uow), await _store(uow)
+    await _register(uow, one, 1, 2)
+    await _register(uow, two, 1)
+    async with uow() as work:
+        assert (await work.waitings.load_list(two, DAY, [])).last_number == 1
+        assert (await work.waitings.load_list(one, date(2026, 11, 26), [])).last_number == 0
