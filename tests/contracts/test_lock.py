@@ -44,9 +44,11 @@ async def test_waiting_longer_than_wait_time_raises_lock_timeout(make_lock: Lock
 
 async def test_keys_are_independent(make_lock: Locks) -> None:
     lock = make_lock()
-    async with lock.hold("store_waiting:1", wait_time=1, lease_time=10):
-        async with lock.hold("store_waiting:2", wait_time=0.01, lease_time=10):
-            pass
+    async with (
+        lock.hold("store_waiting:1", wait_time=1, lease_time=10),
+        lock.hold("store_waiting:2", wait_time=0.01, lease_time=10),
+    ):
+        pass
 
 
 async def test_a_waiter_wakes_when_the_holder_releases(make_lock: Locks) -> None:
