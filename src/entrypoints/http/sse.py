@@ -20,7 +20,7 @@ async def _messages(events: AsyncIterator[Event], keepalive: float) -> AsyncIter
         while True:
             done, _ = await asyncio.wait({pending}, timeout=keepalive)
             if not done:
-                yield ServerSentEventMessage(comment="keep-alive")
+                yield ServerSentEventMessage(comment="keep-alive", data=None)
                 continue
             try:
                 event = pending.result()

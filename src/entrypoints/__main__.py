@@ -1,0 +1,5 @@
+"""`python -m entrypoints` runs the same CLI as `waitline`."""
+
+from entrypoints.cli import main
+
+raise SystemExit(main())

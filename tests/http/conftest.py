@@ -1,0 +1,130 @@
+"""HTTP fixtures: a fresh app per test (own data folder), a client on the test's loop, tokens.
+
+Tests that need other settings mark themselves, e.g. `@pytest.mark.waitline(lock_wait_seconds=0.05)`;
+the keywords are `Settings` fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpkit import SECRET, Api, InLoopTransport, Tokens
+
+from entrypoints.container import Container
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+
+HERE = Path(__file__).parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "waitline(**settings): Settings fields for this test's app")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every test builds an app, and Litestar repeats the same deprecation notes about the handlers'
+    # signatures (inferred dependencies) each time: dozens per test, drowning real failures.
+    quiet = pytest.mark.filterwarnings("ignore::litestar.exceptions.LitestarDeprecationWarning")
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(quiet)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    overrides: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers("waitline"))):
+        overrides.update(marker.kwargs)
+    return Settings(data_dir=tmp_path / "data", jwt_secret=SECRET, **overrides)
+
+
+@pytest.fixture
+def container(settings: Settings) -> Container:
+    container = Container()
+    container.settings.override(settings)
+    return container
+
+
+@pytest.fixture
+def serve() -> Callable[[Container], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]:
+    """Start an app from a container (its lifespan included) and give a client for it."""
+
+    @contextlib.asynccontextmanager
+    async def start(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(container)
+        transport = InLoopTransport(app)
+        started, stopping = asyncio.Event(), asyncio.Event()
+
+        async def run_lifespan() -> None:
+            # One task enters and leaves the lifespan: pytest-asyncio may tear a fixture down in
+            # another task than it set it up in, and anyio's task groups refuse that.
+            async with app.lifespan():
+                started.set()
+                await stopping.wait()
+
+        lifespan = asyncio.create_task(run_lifespan())
+        async with asyncio.timeout(10):
+            await asyncio.wait(
+                {lifespan, asyncio.ensure_future(started.wait())}, return_when="FIRST_COMPLETED"
+            )
+        if lifespan.done():
+            lifespan.result()
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                yield client
+        finally:
+            # Streams a test left open must not outlive the app's database.
+            await transport.cancel_all()
+            stopping.set()
+            async with asyncio.timeout(10):
+                await lifespan
+
+    return start
+
+
+@pytest.fixture
+async def client(
+    container: Container,
+    serve: Callable[[Container], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(container) as client:
+        yield client
+
+
+@pytest.fixture
+def tokens() -> Tokens:
+    return Tokens(SECRET)
+
+
+StoreMaker = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def make_store(client: httpx.AsyncClient, tokens: Tokens) -> StoreMaker:
+    """Create a store as admin; open, named and with a 5-minute service time unless told otherwise."""
+
+    async def make(**fields: Any) -> dict[str, Any]:
+        body = {"name": "Cafe Onion", "waitingOpen": True, "avgServiceMinutes": 5, **fields}
+        response = await client.post("/stores", json=body, headers=tokens.admin)
+        assert response.status_code == 201, response.text
+        store: dict[str, Any] = response.json()
+        return store
+
+    return make
+
+
+@pytest.fixture
+async def store(make_store: StoreMaker) -> dict[str, Any]:
+    """An open store most tests register at."""
+    return await make_store()
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient, tokens: Tokens) -> Api:
+    return Api(client, tokens)
