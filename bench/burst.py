@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import socket
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,9 @@ async def _v3_burst(client: httpx.AsyncClient, admin: dict[str, str], n: int) ->
     return accepted, decided
 
 
-async def run(n: int, rounds: int) -> dict[str, list[float]]:
+@contextlib.contextmanager
+def _server() -> Iterator[int]:
+    """`waitline serve` on embedded defaults in a fresh folder, on a free port."""
     port = _free_port()
     data_dir = tempfile.mkdtemp(prefix="waitline-bench-")
     env = {
@@ -138,25 +141,29 @@ async def run(n: int, rounds: int) -> dict[str, list[float]]:
     }
     command = [sys.executable, "-m", "entrypoints", "serve", "--port", str(port)]
     server = subprocess.Popen(command, env=env, cwd=ROOT)
-    timings: dict[str, list[float]] = {"baseline": [], "v2-burst": [], "v3-accept": [], "v3-decided": []}
-    admin = {"Authorization": f"Bearer {_token('admin', 'bench')}"}
     try:
-        async with _client(port, n) as client:
-            await _wait_ready(client)
-            await _v2_burst(client, admin, 20)  # warm-up
-        for _ in range(rounds):
-            # A fresh client per scenario: no idle keep-alive connection the server may have closed.
-            async with _client(port, n) as client:
-                timings["baseline"].append(await _baseline(client, admin, n))
-            async with _client(port, n) as client:
-                timings["v2-burst"].append(await _v2_burst(client, admin, n))
-            async with _client(port, n) as client:
-                accepted, decided = await _v3_burst(client, admin, n)
-            timings["v3-accept"].append(accepted)
-            timings["v3-decided"].append(decided)
+        yield port
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+async def run(port: int, n: int, rounds: int) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {"baseline": [], "v2-burst": [], "v3-accept": [], "v3-decided": []}
+    admin = {"Authorization": f"Bearer {_token('admin', 'bench')}"}
+    async with _client(port, n) as client:
+        await _wait_ready(client)
+        await _v2_burst(client, admin, 20)  # warm-up
+    for _ in range(rounds):
+        # A fresh client per scenario: no idle keep-alive connection the server may have closed.
+        async with _client(port, n) as client:
+            timings["baseline"].append(await _baseline(client, admin, n))
+        async with _client(port, n) as client:
+            timings["v2-burst"].append(await _v2_burst(client, admin, n))
+        async with _client(port, n) as client:
+            accepted, decided = await _v3_burst(client, admin, n)
+        timings["v3-accept"].append(accepted)
+        timings["v3-decided"].append(decided)
     return timings
 
 
@@ -197,7 +204,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    timings = asyncio.run(run(args.n, args.rounds))
+    with _server() as port:
+        timings = asyncio.run(run(port, args.n, args.rounds))
     text = report(args.n, timings)
     RESULTS.write_text(text)
     _show_in_readme(text)

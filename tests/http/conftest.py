@@ -30,10 +30,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Every test builds an app, and Litestar repeats the same deprecation notes about the handlers'
     # signatures (inferred dependencies) each time: dozens per test, drowning real failures.
-    quiet = pytest.mark.filterwarnings("ignore::litestar.exceptions.LitestarDeprecationWarning")
+    quiet = [
+        pytest.mark.filterwarnings("ignore::litestar.exceptions.LitestarDeprecationWarning"),
+        pytest.mark.filterwarnings("ignore:Deprecated '(header|query)' parameter:DeprecationWarning"),
+    ]
     for item in items:
         if HERE in item.path.parents:
-            item.add_marker(quiet)
+            for mark in quiet:
+                item.add_marker(mark)
 
 
 @pytest.fixture
