@@ -125,8 +125,6 @@ class RegisterWaiting:
             day = await uow.waitings.load_list(store, store.business_date(now), [request.customer.key])
             waiting = day.register(_registration(request), now)
             await uow.waitings.save_list(day)
-            assert waiting.id is not None
-            await uow.requests.record(RequestStatus.queued(request).registered(waiting.id))
             await uow.commit()
         return waiting, day.waiting_count, store
 

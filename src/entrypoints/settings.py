@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     lock_wait_seconds: float = Field(5.0, gt=0, description="How long V2 waits for a store's lock.")
-    lock_lease_seconds: float | None = Field(10.0, gt=0, description="How long a holder may keep a store's lock.")
+    lock_lease_seconds: float | None = Field(
+        10.0, gt=0, description="How long a holder may keep a store's lock."
+    )
     queue_partitions: int = Field(4, ge=1, description="In-process queue partitions (workers).")
     batch_size: int = Field(200, ge=1, description="Most queued requests decided in one transaction.")
     db_pool_size: int = Field(10, ge=1)

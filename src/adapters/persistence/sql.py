@@ -74,29 +74,42 @@ class SqlWaitings:
         self._db = connection
 
     async def load_list(self, store: Store, business_date: date, customers: Collection[str]) -> WaitingList:
-        last = await self._db.scalar(
-            select(waiting_sequences.c.last_number).where(
+        """Two round trips however long the list: the sequence and counts, then the customers."""
+        today = waitings.c.business_date == business_date
+        last = (
+            select(waiting_sequences.c.last_number)
+            .where(
                 waiting_sequences.c.store_id == store.id, waiting_sequences.c.business_date == business_date
             )
+            .scalar_subquery()
         )
-        active = await self._db.scalar(
-            select(func.count()).where(waitings.c.store_id == store.id, waitings.c.status.in_(ACTIVE))
-        )
-        waiting_now = await self.count_waiting(store.id, business_date)
-        held = await self._db.scalars(
-            select(waitings.c.customer_key).where(
-                waitings.c.store_id == store.id,
-                waitings.c.status.in_(ACTIVE),
-                waitings.c.customer_key.in_(list(customers)),
+        active, waiting_now, last_number = (
+            await self._db.execute(
+                select(
+                    func.count(),
+                    func.count().filter(today, waitings.c.status == str(WaitingStatus.WAITING)),
+                    last,
+                ).where(waitings.c.store_id == store.id, waitings.c.status.in_(ACTIVE))
             )
-        )
+        ).one()
+        held: set[str] = set()
+        if customers:
+            held = set(
+                await self._db.scalars(
+                    select(waitings.c.customer_key).where(
+                        waitings.c.store_id == store.id,
+                        waitings.c.status.in_(ACTIVE),
+                        waitings.c.customer_key.in_(list(customers)),
+                    )
+                )
+            )
         return WaitingList(
             store=store,
             business_date=business_date,
-            last_number=last or 0,
-            active_count=int(active or 0),
+            last_number=last_number or 0,
+            active_count=active,
             waiting_count=waiting_now,
-            active_customers=set(held),
+            active_customers=held,
         )
 
     async def save_list(self, waiting_list: WaitingList) -> None:

@@ -1,0 +1,198 @@
+"""The domain's number rules under any sequence of registrations, moves, switches and midnights.
+
+The machine plays the repository: before each registration it loads the day's list from the
+history the way the adapters do, so the domain decides on the same facts it would in production.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
+
+from application.guest_input import mobile_number
+from domain.customer import Customer
+from domain.errors import DomainError, InvalidTransition
+from domain.store import Store, zone
+from domain.waiting import Waiting, WaitingStatus
+from domain.waiting_list import Registration, WaitingList, ranks
+
+# Just before New York and Seoul nights, a day before daylight saving time starts in New York.
+START = datetime(2026, 3, 7, 14, 0, tzinfo=UTC)
+ZONES = ["Asia/Seoul", "UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
+# Two guests, each spelling their number several ways: the rules must see one person each.
+GUEST_SPELLINGS = [
+    ["010-1111-2222", "01011112222", "+82 10-1111-2222"],
+    ["010-3333-4444", "+82-10-3333-4444"],
+]
+ALLOWED = {
+    (WaitingStatus.WAITING, "call"): WaitingStatus.CALLED,
+    (WaitingStatus.CALLED, "seat"): WaitingStatus.SEATED,
+    (WaitingStatus.WAITING, "cancel"): WaitingStatus.CANCELLED,
+    (WaitingStatus.CALLED, "cancel"): WaitingStatus.CANCELLED,
+    (WaitingStatus.CALLED, "no_show"): WaitingStatus.NO_SHOW,
+}
+
+users = st.sampled_from(["u1", "u2", "u3"]).map(Customer.user)
+guests = st.builds(
+    lambda name, spellings, pick: Customer.guest(name, mobile_number(spellings[pick % len(spellings)])),
+    st.sampled_from(["김민수", "Minsu", "이영희"]),
+    st.sampled_from(GUEST_SPELLINGS),
+    st.integers(0, 2),
+)
+
+
+class WaitingListMachine(RuleBasedStateMachine):
+    waitings = Bundle("waitings")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = Store(id=1, name="Onion Bakery")
+        self.now = START
+        self.history: list[Waiting] = []
+        self.ids = itertools.count(1)
+        self.traces = itertools.count(1)
+
+    @initialize(
+        time_zone=st.sampled_from(ZONES),
+        max_party_size=st.integers(1, 4),
+        max_queue_size=st.none() | st.integers(1, 6),
+        avg_service_minutes=st.none() | st.integers(0, 15),
+        waiting_open=st.booleans(),
+    )
+    def make_store(
+        self,
+        time_zone: str,
+        max_party_size: int,
+        max_queue_size: int | None,
+        avg_service_minutes: int | None,
+        waiting_open: bool,
+    ) -> None:
+        self.store = Store(
+            id=1,
+            name="Onion Bakery",
+            time_zone=time_zone,
+            waiting_open=waiting_open,
+            max_party_size=max_party_size,
+            max_queue_size=max_queue_size,
+            avg_service_minutes=avg_service_minutes,
+        )
+
+    @property
+    def today(self) -> date:
+        return self.store.business_date(self.now)
+
+    def active(self) -> list[Waiting]:
+        return [w for w in self.history if w.status.active]
+
+    def load(self, customer: Customer) -> WaitingList:
+        today = [w for w in self.history if w.business_date == self.today]
+        active = self.active()
+        return WaitingList(
+            store=self.store,
+            business_date=self.today,
+            last_number=max((w.number for w in today), default=0),
+            active_count=len(active),
+            waiting_count=sum(1 for w in today if w.status is WaitingStatus.WAITING),
+            active_customers={w.customer.key for w in active if w.customer.key == customer.key},
+        )
+
+    def expected_refusal(self, customer: Customer, party_size: int) -> str | None:
+        """DOMAIN.md's admission rules, in their documented order."""
+        store, active = self.store, self.active()
+        if not 1 <= party_size <= store.max_party_size:
+            return "VALIDATION_ERROR"
+        if not store.waiting_open:
+            return "WAITING_CLOSED"
+        if any(w.customer.key == customer.key for w in active):
+            return "ALREADY_WAITING"
+        if store.max_queue_size is not None and len(active) >= store.max_queue_size:
+            return "QUEUE_FULL"
+        return None
+
+    @rule(target=waitings, customer=users | guests, party_size=st.integers(0, 5))
+    def register(self, customer: Customer, party_size: int) -> object:
+        day, expected = self.load(customer), self.expected_refusal(customer, party_size)
+        last_before = day.last_number
+        trace_id = f"t{next(self.traces)}"
+        try:
+            waiting = day.register(Registration(trace_id, 1, customer, party_size, trace_id), self.now)
+        except DomainError as refusal:
+            assert refusal.code == expected
+            assert (day.last_number, day.registered) == (last_before, [])
+            return multiple()
+        assert expected is None
+        assert waiting.number == last_before + 1
+        waiting.id = next(self.ids)
+        self.history.append(waiting)
+        return waiting
+
+    @rule(waiting=waitings, action=st.sampled_from(["call", "seat", "cancel", "no_show"]))
+    def move(self, waiting: Waiting, action: str) -> None:
+        before, target = waiting.status, ALLOWED.get((waiting.status, action))
+        method = waiting.mark_no_show if action == "no_show" else getattr(waiting, action)
+        try:
+            method(self.now)
+        except InvalidTransition:
+            assert target is None
+            assert waiting.status is before
+            return
+        assert waiting.status is target
+
+    @rule()
+    def open_list(self) -> None:
+        self.store.open_waiting()
+
+    @rule()
+    def close_list(self) -> None:
+        self.store.close_waiting()
+
+    @rule(minutes=st.integers(1, 300))
+    def time_passes(self, minutes: int) -> None:
+        self.now += timedelta(minutes=minutes)
+
+    @rule(seconds=st.integers(-2, 2))
+    def near_local_midnight(self, seconds: int) -> None:
+        local_zone = zone(self.store.time_zone)
+        tomorrow = self.now.astimezone(local_zone).date() + timedelta(days=1)
+        midnight = datetime.combine(tomorrow, time(0), tzinfo=local_zone).astimezone(UTC)
+        self.now = max(self.now, midnight + timedelta(seconds=seconds))
+
+    def days(self) -> dict[date, list[Waiting]]:
+        by_day: dict[date, list[Waiting]] = defaultdict(list)
+        for waiting in self.history:
+            by_day[waiting.business_date].append(waiting)
+        return by_day
+
+    @invariant()
+    def numbers_of_each_day_are_one_to_n_in_registration_order(self) -> None:
+        for waitings in self.days().values():
+            assert [w.number for w in waitings] == list(range(1, len(waitings) + 1))
+
+    @invariant()
+    def a_waiting_belongs_to_the_local_day_it_was_made(self) -> None:
+        for waiting in self.history:
+            assert waiting.business_date == self.store.business_date(waiting.created_at)
+
+    @invariant()
+    def at_most_one_active_waiting_per_customer(self) -> None:
+        keys = [w.customer.key for w in self.active()]
+        assert len(keys) == len(set(keys))
+
+    @invariant()
+    def ranks_are_one_to_k_over_waiting_entries_in_number_order(self) -> None:
+        for waitings in self.days().values():
+            queue = sorted((w for w in waitings if w.status is WaitingStatus.WAITING), key=lambda w: w.number)
+            assert ranks(waitings) == {w.id: rank for rank, w in enumerate(queue, start=1)}
+
+    @invariant()
+    def estimates_follow_rank(self) -> None:
+        for rank in (1, 2, 5):
+            expected = None if self.store.avg_service_minutes is None else (rank - 1) * self.store.avg_service_minutes
+            assert self.store.estimated_wait(rank) == expected
+
+
+TestWaitingListMachine = WaitingListMachine.TestCase
