@@ -12,7 +12,7 @@ from adapters.lock.local import LocalLock
 from adapters.notify.local import LocalNotifier
 from adapters.persistence.engine import make_engine, migrate
 from adapters.persistence.sql import SqlUnitOfWork
-from adapters.queue.local import LocalRegistrationQueue
+from adapters.queue.sql import SqlRegistrationQueue
 from adapters.status.local import LocalRequestStatuses
 from application.announcements import Announcer
 from application.live import LiveUpdates
@@ -70,7 +70,8 @@ class Container(containers.DeclarativeContainer):
     notifier = providers.Singleton(LocalNotifier)
     statuses = providers.Singleton(LocalRequestStatuses)
     queue = providers.Singleton(
-        LocalRegistrationQueue,
+        SqlRegistrationQueue,
+        engine,
         partitions=settings.provided.queue_partitions,
         batch_size=settings.provided.batch_size,
     )

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
+from adapters.persistence.engine import make_engine, migrate
+from adapters.persistence.tables import queued_registrations
 from adapters.queue.local import LocalRegistrationQueue
+from adapters.queue.sql import SqlRegistrationQueue
 from application.ports import QueueUnavailable
 from application.requests import RegistrationRequest
 from domain.customer import Channel
@@ -40,12 +46,27 @@ class Recorder:
         return [t for batch in self.batches for t in batch if t.startswith(f"{store_id}-")]
 
 
-@pytest.fixture(params=["local"])
-async def queue(request: pytest.FixtureRequest) -> AsyncIterator[LocalRegistrationQueue]:
-    yield LocalRegistrationQueue(partitions=3, batch_size=10)
+Queue = LocalRegistrationQueue | SqlRegistrationQueue
+Queues = Callable[..., Queue]
 
 
-async def test_each_store_is_delivered_in_publish_order(queue: LocalRegistrationQueue) -> None:
+@pytest.fixture(params=["memory", "sqlite"])
+async def make_queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queues]:
+    if request.param == "memory":
+        yield LocalRegistrationQueue
+        return
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'queue.db'}")
+    await migrate(engine)
+    yield partial(SqlRegistrationQueue, engine, idle_poll_seconds=0.05)
+    await engine.dispose()
+
+
+@pytest.fixture
+def queue(make_queue: Queues) -> Queue:
+    return make_queue(partitions=3, batch_size=10)
+
+
+async def test_each_store_is_delivered_in_publish_order(queue: Queue) -> None:
     recorder = Recorder()
     queue.start(recorder)
     for n in range(40):
@@ -56,7 +77,7 @@ async def test_each_store_is_delivered_in_publish_order(queue: LocalRegistration
         assert recorder.of_store(store_id) == [f"{store_id}-{n}" for n in range(40)]
 
 
-async def test_requests_arrive_in_batches(queue: LocalRegistrationQueue) -> None:
+async def test_requests_arrive_in_batches(queue: Queue) -> None:
     for n in range(25):
         await queue.publish(_request(3, n))
     recorder = Recorder()
@@ -65,7 +86,7 @@ async def test_requests_arrive_in_batches(queue: LocalRegistrationQueue) -> None
     assert [len(batch) for batch in recorder.batches] == [10, 10, 5]
 
 
-async def test_stop_finishes_what_was_queued_then_refuses(queue: LocalRegistrationQueue) -> None:
+async def test_stop_finishes_what_was_queued_then_refuses(queue: Queue) -> None:
     recorder = Recorder()
     queue.start(recorder)
     for n in range(5):
@@ -76,7 +97,7 @@ async def test_stop_finishes_what_was_queued_then_refuses(queue: LocalRegistrati
         await queue.publish(_request(1, 99))
 
 
-async def test_a_failing_batch_is_retried_not_lost(queue: LocalRegistrationQueue) -> None:
+async def test_a_failing_batch_is_retried_not_lost(queue: Queue) -> None:
     recorder = Recorder(failures=2)
     queue.start(recorder)
     await queue.publish(_request(1, 0))
@@ -84,9 +105,39 @@ async def test_a_failing_batch_is_retried_not_lost(queue: LocalRegistrationQueue
     assert recorder.of_store(1) == ["1-0"]
 
 
-async def test_a_batch_that_keeps_failing_is_set_aside() -> None:
-    queue = LocalRegistrationQueue(partitions=1, attempts=2)
+async def test_a_batch_that_keeps_failing_is_set_aside(make_queue: Queues) -> None:
+    queue = make_queue(partitions=1, attempts=2)
     queue.start(Recorder(failures=100))
     await queue.publish(_request(1, 0))
     await asyncio.wait_for(queue.stop(), timeout=5)
-    assert [r.trace_id for r in queue.dead_letters] == ["1-0"]
+    assert [r.trace_id for r in await queue.dead_letters()] == ["1-0"]
+    assert (queue.dead_count(), queue.depth()) == (1, 0)
+
+
+async def test_what_was_queued_survives_a_restart(tmp_path: Path) -> None:
+    """The embedded queue's reason to be: a request answered QUEUED is not lost with the process."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}")
+    await migrate(engine)
+    before = SqlRegistrationQueue(engine)
+    for n in range(3):
+        await before.publish(_request(5, n))
+    recorder = Recorder()
+    after = SqlRegistrationQueue(engine, idle_poll_seconds=0.05)
+    after.start(recorder)
+    await after.stop()
+    await engine.dispose()
+    assert recorder.of_store(5) == ["5-0", "5-1", "5-2"]
+
+
+async def test_an_unreadable_message_is_kept_as_a_dead_letter(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'poison.db'}")
+    await migrate(engine)
+    async with engine.begin() as connection:
+        await connection.execute(insert(queued_registrations).values(partition=0, payload=b"{not json"))
+    queue, recorder = SqlRegistrationQueue(engine, partitions=1, idle_poll_seconds=0.05), Recorder()
+    queue.start(recorder)
+    await queue.publish(_request(7, 0))
+    await queue.stop()
+    await engine.dispose()
+    assert recorder.of_store(7) == ["7-0"]
+    assert queue.dead_count() == 1

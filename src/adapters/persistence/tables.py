@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -99,4 +100,23 @@ registration_requests = Table(
     Column("waiting_id", Id),
     Column("reason", String(32)),
     CheckConstraint("state IN ('REGISTERED', 'REJECTED')", name="ck_requests_state"),
+)
+
+# The embedded registration queue (adapters/queue/sql.py): a durable log per partition, so that a
+# request answered 202 survives a crash of the process.
+queued_registrations = Table(
+    "queued_registrations",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("partition", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("dead", Boolean, nullable=False, server_default=text("false")),
+    Column("error", String(500)),
+)
+Index(
+    "ix_queued_registrations_next",
+    queued_registrations.c.partition,
+    queued_registrations.c.dead,
+    queued_registrations.c.seq,
 )

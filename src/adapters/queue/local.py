@@ -1,4 +1,4 @@
-"""An in-process registration queue: partitions keyed by store, each drained in order."""
+"""An in-memory registration queue: partitions keyed by store, each drained in order."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ class LocalRegistrationQueue:
     """Like a Kafka topic keyed by store id: one store's requests stay in one partition, in order,
     and one worker per partition hands them to the handler in batches.
 
-    A batch whose handler keeps failing is kept in `dead_letters` (and logged), never dropped.
+    A batch whose handler keeps failing is kept as a dead letter (and logged), never dropped.
+    Nothing survives the process: the embedded profile uses `SqlRegistrationQueue` instead.
     """
 
     def __init__(self, partitions: int = 4, batch_size: int = 200, attempts: int = 5) -> None:
@@ -28,7 +29,7 @@ class LocalRegistrationQueue:
         self._batch_size, self._attempts = batch_size, attempts
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = True
-        self.dead_letters: list[RegistrationRequest] = []
+        self._dead_letters: list[RegistrationRequest] = []
 
     async def publish(self, request: RegistrationRequest) -> None:
         if not self._accepting:
@@ -37,6 +38,12 @@ class LocalRegistrationQueue:
 
     def depth(self) -> int:
         return sum(partition.qsize() for partition in self._partitions)
+
+    def dead_count(self) -> int:
+        return len(self._dead_letters)
+
+    async def dead_letters(self) -> list[RegistrationRequest]:
+        return list(self._dead_letters)
 
     def running(self) -> bool:
         return bool(self._workers) and not any(worker.done() for worker in self._workers)
@@ -73,4 +80,4 @@ class LocalRegistrationQueue:
             except Exception:
                 log.exception("batch of %d failed (attempt %d of %d)", len(batch), attempt, self._attempts)
                 await asyncio.sleep(0.1 * attempt)
-        self.dead_letters.extend(batch)
+        self._dead_letters.extend(batch)

@@ -47,7 +47,7 @@ def create_app(container: Container | None = None) -> Litestar:
     container = container or Container()
     settings = container.settings()
     queue = container.queue()
-    metrics = Metrics(depth=queue.depth, dead_letters=lambda: len(queue.dead_letters))
+    metrics = Metrics(depth=queue.depth, dead_letters=queue.dead_count)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

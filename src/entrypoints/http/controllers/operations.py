@@ -43,4 +43,4 @@ def _queue(state: State) -> dict[str, str]:
     queue = state.queue
     if not queue.running():
         return {"status": "DOWN", "detail": "the queue's workers are not running"}
-    return {"status": "UP", "kind": "in-process", "depth": str(queue.depth())}
+    return {"status": "UP", "kind": "database", "depth": str(queue.depth())}

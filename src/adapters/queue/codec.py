@@ -1,0 +1,69 @@
+"""The registration request on the wire: the JSON value of API.md's topic, schemaVersion 1."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from application.requests import RegistrationRequest
+from domain.customer import Channel
+
+SCHEMA_VERSION = 1
+
+
+class UnreadableMessage(Exception):
+    """The bytes are not a registration request this service understands (a parsing error)."""
+
+
+def encode(request: RegistrationRequest) -> bytes:
+    value: dict[str, Any] = {
+        "schemaVersion": SCHEMA_VERSION,
+        "traceId": request.trace_id,
+        "storeId": request.store_id,
+        "channel": str(request.channel),
+        "partySize": request.party_size,
+        "requestedAt": request.requested_at.isoformat(),
+    }
+    optional = {"userId": request.user_id, "name": request.name, "phoneNumber": request.phone_number}
+    value.update({key: item for key, item in optional.items() if item is not None})
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode(payload: bytes) -> RegistrationRequest:
+    try:
+        value = json.loads(payload)
+        if value["schemaVersion"] != SCHEMA_VERSION:
+            raise UnreadableMessage(f"unknown schemaVersion {value['schemaVersion']!r}")
+        channel = Channel(value["channel"])
+        request = RegistrationRequest(
+            trace_id=_text(value["traceId"]),
+            store_id=_integer(value["storeId"]),
+            channel=channel,
+            party_size=_integer(value["partySize"]),
+            requested_at=datetime.fromisoformat(value["requestedAt"]),
+            user_id=value.get("userId"),
+            name=value.get("name"),
+            phone_number=value.get("phoneNumber"),
+        )
+    except UnreadableMessage:
+        raise
+    except (ValueError, KeyError, TypeError) as error:
+        raise UnreadableMessage(f"{type(error).__name__}: {error}") from error
+    if (channel is Channel.USER and not request.user_id) or (
+        channel is Channel.APP and not (request.name and request.phone_number)
+    ):
+        raise UnreadableMessage(f"a {channel} request without its customer")
+    return request
+
+
+def _integer(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"expected a string, got {value!r}")
+    return value

@@ -1,0 +1,158 @@
+"""The embedded registration queue, kept in the database: a request answered 202 survives a crash.
+
+Like a Kafka topic keyed by store id: one store's requests stay in one partition, in order, and
+one worker per partition hands them to the handler in batches. A batch is deleted only after the
+handler returned (the handler records outcomes idempotently by traceId), so a crash in between
+redelivers it and changes nothing. A batch that keeps failing, and any unreadable payload, is kept
+as a dead letter, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.persistence.tables import queued_registrations as queued
+from adapters.queue.codec import UnreadableMessage, decode, encode
+from application.ports import QueueUnavailable
+from application.requests import RegistrationRequest
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Sequence[RegistrationRequest]], Awaitable[object]]
+
+
+class SqlRegistrationQueue:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        partitions: int = 4,
+        batch_size: int = 200,
+        attempts: int = 5,
+        idle_poll_seconds: float = 1.0,
+    ) -> None:
+        self._engine, self._partitions = engine, partitions
+        self._batch_size, self._attempts, self._idle_poll = batch_size, attempts, idle_poll_seconds
+        self._wake = [asyncio.Event() for _ in range(partitions)]
+        self._workers: list[asyncio.Task[None]] = []
+        self._accepting, self._stopping = True, False
+        self._depth, self._dead = 0, 0
+
+    async def publish(self, request: RegistrationRequest) -> None:
+        if not self._accepting:
+            raise QueueUnavailable("the service is shutting down")
+        partition = request.store_id % self._partitions
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(insert(queued).values(partition=partition, payload=encode(request)))
+        except SQLAlchemyError as error:
+            raise QueueUnavailable(f"the request could not be queued: {error}") from error
+        self._depth += 1
+        self._wake[partition].set()
+
+    def depth(self) -> int:
+        return self._depth
+
+    def dead_count(self) -> int:
+        return self._dead
+
+    async def dead_letters(self) -> list[RegistrationRequest]:
+        async with self._engine.connect() as connection:
+            payloads = await connection.scalars(
+                select(queued.c.payload).where(queued.c.dead).order_by(queued.c.seq)
+            )
+        requests = []
+        for payload in payloads:
+            with contextlib.suppress(UnreadableMessage):
+                requests.append(decode(payload))
+        return requests
+
+    def running(self) -> bool:
+        return bool(self._workers) and not any(worker.done() for worker in self._workers)
+
+    def start(self, handler: Handler) -> None:
+        self._accepting, self._stopping = True, False
+        self._workers = [asyncio.create_task(self._work(p, handler)) for p in range(self._partitions)]
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish those already queued, then stop the workers."""
+        self._accepting, self._stopping = False, True
+        for wake in self._wake:
+            wake.set()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+
+    async def _work(self, partition: int, handler: Handler) -> None:
+        await self._count()
+        while True:
+            # Cleared before looking, so a publish after the look always wakes us.
+            self._wake[partition].clear()
+            rows = await self._next_batch(partition)
+            if not rows:
+                if self._stopping:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake[partition].wait(), self._idle_poll)
+                continue
+            await self._deliver(rows, handler)
+
+    async def _count(self) -> None:
+        async with self._engine.connect() as connection:
+            depth = await connection.scalar(select(func.count()).where(~queued.c.dead))
+            dead = await connection.scalar(select(func.count()).where(queued.c.dead))
+        self._depth, self._dead = int(depth or 0), int(dead or 0)
+
+    async def _next_batch(self, partition: int) -> list[tuple[int, bytes, int]]:
+        query = (
+            select(queued.c.seq, queued.c.payload, queued.c.attempts)
+            .where(queued.c.partition == partition, ~queued.c.dead)
+            .order_by(queued.c.seq)
+            .limit(self._batch_size)
+        )
+        async with self._engine.connect() as connection:
+            return [(row.seq, row.payload, row.attempts) for row in await connection.execute(query)]
+
+    async def _deliver(self, rows: list[tuple[int, bytes, int]], handler: Handler) -> None:
+        readable: list[tuple[int, RegistrationRequest]] = []
+        for seq, payload, _ in rows:
+            try:
+                readable.append((seq, decode(payload)))
+            except UnreadableMessage as error:
+                log.error("queued request %s is unreadable, kept as a dead letter: %s", seq, error)
+                await self._bury([seq], str(error))
+        if not readable:
+            return
+        seqs = [seq for seq, _ in readable]
+        try:
+            await handler([request for _, request in readable])
+        except Exception as error:
+            await self._failed(seqs, max(attempts for _, _, attempts in rows) + 1, error)
+            return
+        async with self._engine.begin() as connection:
+            await connection.execute(delete(queued).where(queued.c.seq.in_(seqs)))
+        self._depth -= len(seqs)
+
+    async def _failed(self, seqs: list[int], attempts: int, error: Exception) -> None:
+        log.exception(
+            "batch of %d failed (attempt %d of %d)", len(seqs), attempts, self._attempts, exc_info=error
+        )
+        if attempts >= self._attempts:
+            await self._bury(seqs, f"{type(error).__name__}: {error}")
+            return
+        async with self._engine.begin() as connection:
+            await connection.execute(update(queued).where(queued.c.seq.in_(seqs)).values(attempts=attempts))
+        await asyncio.sleep(0.1 * attempts)
+
+    async def _bury(self, seqs: list[int], error: str) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(queued).where(queued.c.seq.in_(seqs)).values(dead=True, error=error[:500])
+            )
+        self._depth -= len(seqs)
+        self._dead += len(seqs)

@@ -1,0 +1,355 @@
+"""Concurrent registrations through the real use cases, interleaved the way hypothesis chooses.
+
+`YieldingUnitOfWork` wraps the memory unit of work: each repository call and each commit first
+yields to the event loop as often as the drawn schedule says, so that one request's load and
+save can straddle another's. The embedded adapters never yield on their own, so without such a
+schedule asyncio would run the requests one after another and prove nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from hypothesis import strategies as st
+
+from adapters.lock.local import LocalLock
+from adapters.notify.local import LocalNotifier
+from adapters.persistence.memory import MemoryDatabase, MemoryUnitOfWork
+from adapters.queue.local import LocalRegistrationQueue
+from adapters.status.local import LocalRequestStatuses
+from application.announcements import Announcer
+from application.guest_input import mobile_number
+from application.ports import Lock, UnitOfWork
+from application.registration import LockTimes, ProcessRegistrations, RegisterWaiting, SubmitRegistration
+from application.requests import RegistrationRequest, RequestState, RequestStatus
+from domain.customer import Channel
+from domain.errors import DomainError
+from domain.store import Store
+from unit.helpers import NOON_IN_SEOUL, SettableClock
+
+MAX_PARTY_SIZE = 4
+ADMISSION_REFUSALS = frozenset({"WAITING_CLOSED", "QUEUE_FULL", "ALREADY_WAITING", "VALIDATION_ERROR"})
+# Three guests, each typing their number more than one way: one person per number all the same.
+GUEST_SPELLINGS = [
+    ["010-1111-0001", "01011110001", "+82 10-1111-0001"],
+    ["010-2222-0002", "+82-10-2222-0002"],
+    ["010-3333-0003"],
+]
+
+
+class Pauses:
+    """The drawn schedule: how many times each successive storage call yields first (then none)."""
+
+    def __init__(self, counts: Sequence[int]) -> None:
+        self._counts: Iterator[int] = iter(counts)
+
+    async def __call__(self) -> None:
+        for _ in range(next(self._counts, 0)):
+            await asyncio.sleep(0)
+
+
+class _Yielding:
+    def __init__(self, repository: object, pauses: Pauses) -> None:
+        self._repository, self._pauses = repository, pauses
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._repository, name)
+
+        async def paused(*args: Any, **kwargs: Any) -> Any:
+            await self._pauses()
+            return await method(*args, **kwargs)
+
+        return paused
+
+
+class YieldingUnitOfWork:
+    """The memory unit of work, with the schedule's pauses before every storage call and commit."""
+
+    stores: Any
+    waitings: Any
+    requests: Any
+
+    def __init__(self, db: MemoryDatabase, pauses: Pauses) -> None:
+        self._inner, self._pauses = MemoryUnitOfWork(db), pauses
+
+    async def __aenter__(self) -> Self:
+        await self._inner.__aenter__()
+        self.stores = _Yielding(self._inner.stores, self._pauses)
+        self.waitings = _Yielding(self._inner.waitings, self._pauses)
+        self.requests = _Yielding(self._inner.requests, self._pauses)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    async def commit(self) -> None:
+        await self._pauses()
+        await self._inner.commit()
+
+
+class NoLock:
+    """Takes no lock at all: what RegisterWaiting would be without the store's lock."""
+
+    @asynccontextmanager
+    async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[None]:
+        yield
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    waiting_open: bool = True
+    max_queue_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One customer's request: which store, who, how many, and when it arrives."""
+
+    store: int
+    customer: int
+    party_size: int = 2
+    delay: int = 0
+    spelling: int = 0
+    redelivered: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    stores: tuple[StoreSettings, ...]
+    asks: tuple[Ask, ...]
+    schedule: tuple[int, ...] = ()
+    partitions: int = 2
+    batch_size: int = 3
+
+
+CUSTOMERS = 6 + len(GUEST_SPELLINGS)
+
+
+def store_settings() -> st.SearchStrategy[StoreSettings]:
+    return st.builds(
+        StoreSettings,
+        waiting_open=st.sampled_from([True, True, True, False]),
+        max_queue_size=st.none() | st.integers(1, 12),
+    )
+
+
+def schedules(max_size: int = 150) -> st.SearchStrategy[tuple[int, ...]]:
+    return st.lists(st.integers(0, 4), max_size=max_size).map(tuple)
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, *, stores: int = 1, requests: int = 20, redelivery: bool = False) -> Scenario:
+    store_list = draw(st.lists(store_settings(), min_size=1, max_size=stores))
+    asks = st.builds(
+        Ask,
+        store=st.integers(0, len(store_list) - 1),
+        customer=st.integers(0, CUSTOMERS - 1),
+        # Mostly valid, so that numbers are given out; now and then one too many.
+        party_size=st.sampled_from([1, 2, 2, 3, 4, MAX_PARTY_SIZE + 1]),
+        delay=st.integers(0, 12),
+        spelling=st.integers(0, 2),
+        redelivered=st.booleans() if redelivery else st.just(False),
+    )
+    return Scenario(
+        stores=tuple(store_list),
+        asks=tuple(draw(st.lists(asks, min_size=2, max_size=requests))),
+        schedule=draw(schedules()),
+        partitions=draw(st.integers(1, 3)),
+        batch_size=draw(st.integers(1, 6)),
+    )
+
+
+def request_of(ask: Ask, index: int, store_ids: Sequence[int]) -> RegistrationRequest:
+    store_id = store_ids[ask.store]
+    common = {"trace_id": f"trace-{index}", "store_id": store_id, "party_size": ask.party_size}
+    if ask.customer < 6:
+        return RegistrationRequest(
+            channel=Channel.USER, requested_at=NOON_IN_SEOUL, user_id=f"u{ask.customer}", **common
+        )
+    spellings = GUEST_SPELLINGS[ask.customer - 6]
+    return RegistrationRequest(
+        channel=Channel.APP,
+        requested_at=NOON_IN_SEOUL,
+        name=["김민수", "Minsu", "이영희"][ask.spelling],
+        phone_number=mobile_number(spellings[ask.spelling % len(spellings)]),
+        **common,
+    )
+
+
+@dataclass
+class Attempt:
+    """What one caller saw: logical start and end, then a number, a refusal or a failure."""
+
+    request: RegistrationRequest
+    started: int = -1
+    ended: int = -1
+    number: int | None = None
+    refusal: str | None = None
+    failure: BaseException | None = None
+    accepted: bool = False
+
+
+@dataclass
+class Run:
+    db: MemoryDatabase
+    settings: dict[int, StoreSettings]
+    attempts: list[Attempt]
+    deliveries: dict[str, list[RequestStatus]] = field(default_factory=lambda: defaultdict(list))
+    statuses: dict[str, RequestStatus | None] = field(default_factory=dict)
+    dead_letters: list[RegistrationRequest] = field(default_factory=list)
+
+
+class World:
+    def __init__(self, scenario: Scenario) -> None:
+        self.db = MemoryDatabase()
+        self.pauses = Pauses(scenario.schedule)
+        self.clock = SettableClock()
+        self.notifier = LocalNotifier()
+        self.ticks = itertools.count()
+        self.settings: dict[int, StoreSettings] = {}
+        for settings in scenario.stores:
+            store = Store(
+                id=next(self.db.ids),
+                name="Onion Bakery",
+                waiting_open=settings.waiting_open,
+                max_party_size=MAX_PARTY_SIZE,
+                max_queue_size=settings.max_queue_size,
+            )
+            self.db.stores[store.id] = store
+            self.settings[store.id] = settings
+        store_ids = list(self.settings)
+        self.attempts = [Attempt(request_of(ask, i, store_ids)) for i, ask in enumerate(scenario.asks)]
+
+    def uow(self) -> UnitOfWork:
+        return YieldingUnitOfWork(self.db, self.pauses)
+
+    @property
+    def announcer(self) -> Announcer:
+        return Announcer(self.notifier, self.uow)
+
+    async def arrive(self, ask: Ask, attempt: Attempt) -> None:
+        for _ in range(ask.delay):
+            await asyncio.sleep(0)
+        attempt.started = next(self.ticks)
+
+
+async def register_concurrently(scenario: Scenario, lock: Lock | None = None) -> Run:
+    """V2: every request calls RegisterWaiting at once, as a burst of HTTP requests would."""
+    world = World(scenario)
+    register = RegisterWaiting(world.uow, lock or LocalLock(), world.clock, world.announcer, LockTimes())
+
+    async def one(ask: Ask, attempt: Attempt) -> None:
+        await world.arrive(ask, attempt)
+        try:
+            view = await register(attempt.request)
+            attempt.number, attempt.accepted = view["number"], True
+        except DomainError as refusal:
+            attempt.refusal = refusal.code
+        except Exception as failure:
+            attempt.failure = failure
+        attempt.ended = next(world.ticks)
+
+    await asyncio.gather(*(one(ask, attempt) for ask, attempt in zip(scenario.asks, world.attempts, strict=True)))
+    return Run(world.db, world.settings, world.attempts)
+
+
+async def queue_concurrently(scenario: Scenario) -> Run:
+    """V3: every request is submitted at once; a worker decides them; some are delivered twice."""
+    world = World(scenario)
+    statuses = LocalRequestStatuses()
+    queue = LocalRegistrationQueue(partitions=scenario.partitions, batch_size=scenario.batch_size, attempts=1)
+    process = ProcessRegistrations(world.uow, LocalLock(), world.clock, statuses, world.announcer, LockTimes())
+    submit = SubmitRegistration(world.uow, queue, statuses)
+    run = Run(world.db, world.settings, world.attempts)
+
+    async def worker(batch: Sequence[RegistrationRequest]) -> None:
+        for outcome in await process(batch):
+            run.deliveries[outcome.trace_id].append(outcome)
+
+    async def one(ask: Ask, attempt: Attempt) -> None:
+        await world.arrive(ask, attempt)
+        try:
+            await submit(attempt.request)
+            attempt.accepted = True
+        except DomainError as refusal:
+            attempt.refusal = refusal.code
+        except Exception as failure:
+            attempt.failure = failure
+        attempt.ended = next(world.ticks)
+        if attempt.accepted and ask.redelivered:
+            # The broker hands the same message to the worker again, as after a lost acknowledgement.
+            await world.pauses()
+            await queue.publish(attempt.request)
+
+    queue.start(worker)
+    await asyncio.gather(*(one(ask, attempt) for ask, attempt in zip(scenario.asks, world.attempts, strict=True)))
+    await queue.stop()
+    run.dead_letters = queue.dead_letters
+    for attempt in run.attempts:
+        run.statuses[attempt.request.trace_id] = await statuses.get(attempt.request.trace_id)
+        outcome = run.db.requests.get(attempt.request.trace_id)
+        if outcome is not None and outcome.state is RequestState.REGISTERED:
+            attempt.number = run.db.waitings[outcome.waiting_id or 0].number
+        elif outcome is not None:
+            attempt.refusal = outcome.reason
+    return run
+
+
+def violations(run: Run) -> list[str]:
+    """Every rule of DOMAIN.md that concurrency could break, as readable complaints."""
+    found: list[str] = []
+    waitings = list(run.db.waitings.values())
+    for attempt in run.attempts:
+        if attempt.failure is not None:
+            found.append(f"{attempt.request.trace_id} failed with {attempt.failure!r}")
+        elif attempt.number is None and attempt.refusal not in ADMISSION_REFUSALS:
+            found.append(f"{attempt.request.trace_id} neither registered nor refused: {attempt.refusal}")
+
+    by_day: dict[tuple[int, object], list[int]] = defaultdict(list)
+    for waiting in waitings:
+        by_day[waiting.store_id, waiting.business_date].append(waiting.number)
+    for (store_id, day), numbers in by_day.items():
+        if sorted(numbers) != list(range(1, len(numbers) + 1)):
+            found.append(f"store {store_id} on {day} has numbers {sorted(numbers)}")
+
+    registered = [a for a in run.attempts if a.number is not None]
+    if sorted((w.store_id, w.number) for w in waitings) != sorted((a.request.store_id, a.number) for a in registered):
+        found.append("the numbers callers were told differ from the stored ones")
+
+    for earlier in registered:
+        for later in registered:
+            same_store = earlier.request.store_id == later.request.store_id
+            if same_store and earlier.ended < later.started and earlier.number >= later.number:  # type: ignore[operator]
+                found.append(
+                    f"FIFO: {earlier.request.trace_id} finished before {later.request.trace_id} began "
+                    f"but got {earlier.number} >= {later.number}"
+                )
+
+    active = [(w.store_id, w.customer.key) for w in waitings if w.status.active]
+    if len(active) != len(set(active)):
+        found.append(f"a customer holds two active waitings: {sorted(active)}")
+
+    found.extend(_admission_violations(run, registered))
+    return found
+
+
+def _admission_violations(run: Run, registered: list[Attempt]) -> list[str]:
+    """With nobody leaving, each valid customer of an open store gets one number until the list is full."""
+    found: list[str] = []
+    for store_id, settings in run.settings.items():
+        mine = [a for a in run.attempts if a.request.store_id == store_id]
+        valid = {a.request.customer.key for a in mine if 1 <= a.request.party_size <= MAX_PARTY_SIZE}
+        expected = min(len(valid), settings.max_queue_size or len(valid)) if settings.waiting_open else 0
+        got = sum(1 for a in registered if a.request.store_id == store_id)
+        if got != expected:
+            found.append(f"store {store_id} registered {got} customers, expected {expected}")
+    return found
