@@ -49,7 +49,7 @@ def _registration(n: int, store: Store, customer: Customer | None = None) -> Reg
         store_id=store.id,
         customer=customer or Customer.user(f"user-{n}"),
         party_size=2,
-        status_token=f"token-{store.id}-{n}",
+        status_token=f"token-{store.id}-{n}-a-long-random-part",
     )
 
 
@@ -104,6 +104,8 @@ async def test_a_waiting_reads_back_equal(uow: Factory) -> None:
         by_id = await work.waitings.get(waiting.id)
         by_token = await work.waitings.by_status_token(waiting.status_token)
         assert await work.waitings.by_status_token("no-such-token") is None
+        # Same selector, wrong secret part: not found.
+        assert await work.waitings.by_status_token(waiting.status_token[:12] + "x" * 20) is None
     assert by_id == waiting == by_token
 
 
@@ -159,7 +161,7 @@ async def test_a_second_active_waiting_of_one_customer_is_refused(uow: Factory) 
     async with uow() as reader:
         blind = await reader.waitings.load_list(store, DAY, [])
     again = _registration(1, store)
-    blind.register(Registration("another-trace", store.id, again.customer, 2, "another-token"), NOW)
+    blind.register(Registration("another-trace", store.id, again.customer, 2, "another-token-part"), NOW)
     with pytest.raises(ConcurrencyConflict):
         async with uow() as work:
             await work.waitings.save_list(blind)

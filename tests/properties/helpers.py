@@ -353,3 +353,30 @@ def _admission_violations(run: Run, registered: list[Attempt]) -> list[str]:
         if got != expected:
             found.append(f"store {store_id} registered {got} customers, expected {expected}")
     return found
+
+
+def queue_violations(run: Run, scenario: Scenario) -> list[str]:
+    """V3's own promises: each traceId decided once, every delivery told that one outcome."""
+    found: list[str] = []
+    if run.dead_letters:
+        found.append(f"{len(run.dead_letters)} requests ended in the dead letters")
+    traces = [w.trace_id for w in run.db.waitings.values()]
+    if len(traces) != len(set(traces)):
+        found.append("a traceId was registered twice")
+    for ask, attempt in zip(scenario.asks, run.attempts, strict=True):
+        trace_id = attempt.request.trace_id
+        logged, deliveries = run.db.requests.get(trace_id), run.deliveries.get(trace_id, [])
+        if not attempt.accepted:
+            if logged is not None or deliveries:
+                found.append(f"{trace_id} was refused at submission yet decided by the worker")
+            continue
+        expected_deliveries = 2 if ask.redelivered else 1
+        if len(deliveries) != expected_deliveries or any(d != logged for d in deliveries):
+            found.append(f"{trace_id}: deliveries {deliveries} disagree with the log's {logged}")
+        if logged is None or run.statuses.get(trace_id) != logged:
+            found.append(f"{trace_id}: status {run.statuses.get(trace_id)} is not the logged {logged}")
+        elif logged.state is RequestState.REGISTERED:
+            waiting = run.db.waitings.get(logged.waiting_id or 0)
+            if waiting is None or waiting.trace_id != trace_id:
+                found.append(f"{trace_id}: registered as a waiting that is not its own")
+    return found

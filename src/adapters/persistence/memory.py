@@ -15,6 +15,7 @@ from datetime import date
 from types import TracebackType
 from typing import Self
 
+from adapters.persistence.status_tokens import same_token, selector
 from application.ports import ConcurrencyConflict
 from application.requests import RequestStatus
 from domain.store import Store
@@ -105,7 +106,9 @@ class MemoryWaitings:
         return next((_copy(w) for w in self._all() if w.id == waiting_id), None)
 
     async def by_status_token(self, status_token: str) -> Waiting | None:
-        return next((_copy(w) for w in self._all() if w.status_token == status_token), None)
+        key = selector(status_token)
+        found = next((w for w in self._all() if selector(w.status_token) == key), None)
+        return _copy(found) if found and same_token(found.status_token, status_token) else None
 
     async def save(self, waiting: Waiting, was: WaitingStatus) -> None:
         assert waiting.id is not None
@@ -192,7 +195,8 @@ class MemoryUnitOfWork:
         after = {**db.waitings, **pending.new_waitings, **{i: w for i, (w, _) in pending.changed.items()}}
         numbers = [(w.store_id, w.business_date, w.number) for w in after.values()]
         traces = [w.trace_id for w in after.values()]
+        selectors = [selector(w.status_token) for w in after.values()]
         active = [(w.store_id, w.customer.key) for w in after.values() if w.status.active]
-        for values in (numbers, traces, active):
+        for values in (numbers, traces, selectors, active):
             if len(values) != len(set(values)):
                 raise ConcurrencyConflict("a unique constraint refused the change")

@@ -11,6 +11,7 @@ from sqlalchemy import RowMapping, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.persistence.status_tokens import same_token, selector
 from adapters.persistence.tables import registration_requests, stores, waiting_sequences, waitings
 from application.ports import ConcurrencyConflict
 from application.requests import RequestState, RequestStatus
@@ -155,7 +156,8 @@ class SqlWaitings:
         return await self._one(waitings.c.id == waiting_id)
 
     async def by_status_token(self, status_token: str) -> Waiting | None:
-        return await self._one(waitings.c.status_token == status_token)
+        waiting = await self._one(waitings.c.status_selector == selector(status_token))
+        return waiting if waiting and same_token(waiting.status_token, status_token) else None
 
     async def _one(self, condition: Any) -> Waiting | None:
         row = (await self._db.execute(select(waitings).where(condition))).mappings().first()
@@ -208,6 +210,7 @@ def _waiting_row(waiting: Waiting) -> dict[str, Any]:
         "status": str(waiting.status),
         "trace_id": waiting.trace_id,
         "status_token": waiting.status_token,
+        "status_selector": selector(waiting.status_token),
         "created_at": _utc(waiting.created_at),
         "called_at": _utc(waiting.called_at),
         "seated_at": _utc(waiting.seated_at),

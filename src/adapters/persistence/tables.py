@@ -63,6 +63,8 @@ waitings = Table(
     Column("status", String(16), nullable=False),
     Column("trace_id", String(64), nullable=False),
     Column("status_token", String(64), nullable=False),
+    # The token's first characters, to find the row; the rest is compared in constant time.
+    Column("status_selector", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("called_at", DateTime(timezone=True)),
     Column("seated_at", DateTime(timezone=True)),
@@ -70,7 +72,7 @@ waitings = Table(
     Column("no_show_at", DateTime(timezone=True)),
     UniqueConstraint("store_id", "business_date", "number", name="uq_waitings_number"),
     UniqueConstraint("trace_id", name="uq_waitings_trace_id"),
-    UniqueConstraint("status_token", name="uq_waitings_status_token"),
+    UniqueConstraint("status_selector", name="uq_waitings_status_selector"),
     CheckConstraint("party_size >= 1", name="ck_waitings_party_size"),
     CheckConstraint("number >= 1", name="ck_waitings_number"),
     CheckConstraint(
