@@ -26,7 +26,7 @@ from litestar.types import ASGIApp, Message
 from application.access import Role
 from entrypoints.http.auth import Authenticator
 
-SECRET = "http-tests-secret-" + "s" * 32
+SECRET = "http-tests-secret-" + "s" * 64
 Headers = dict[str, str]
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}

@@ -293,7 +293,7 @@ async def queue_concurrently(scenario: Scenario) -> Run:
     queue.start(worker)
     await asyncio.gather(*(one(ask, attempt) for ask, attempt in zip(scenario.asks, world.attempts, strict=True)))
     await queue.stop()
-    run.dead_letters = queue.dead_letters
+    run.dead_letters = await queue.dead_letters()
     for attempt in run.attempts:
         run.statuses[attempt.request.trace_id] = await statuses.get(attempt.request.trace_id)
         outcome = run.db.requests.get(attempt.request.trace_id)

@@ -191,6 +191,6 @@ class TestQueueWorker:
         await service.queue.stop()
 
         assert crashed
-        assert service.queue.dead_letters == []
+        assert await service.queue.dead_letters() == []
         assert service.waiting_numbers(store.id) == [1]
         assert (await service.statuses.get(request.trace_id)).state is RequestState.REGISTERED  # type: ignore[union-attr]

@@ -9,7 +9,6 @@ import pytest
 
 from application.access import Forbidden
 from application.registration import LockTimes, NewRequests, store_lock_key
-from application.requests import RequestState
 from domain.errors import (
     AlreadyWaiting,
     LockTimeout,
@@ -34,14 +33,13 @@ async def test_registrations_get_numbers_and_ranks_in_order() -> None:
     assert second["businessDate"] == "2026-03-02"
 
 
-async def test_a_registration_is_logged_under_its_trace_id() -> None:
+async def test_the_waiting_keeps_the_requests_trace_id() -> None:
     service = Service()
     store = await service.add_store()
 
     view = await service.register(user_request(store.id, trace_id="trace-a"))
 
-    logged = service.db.requests["trace-a"]
-    assert (logged.state, logged.waiting_id, logged.user_id) == (RequestState.REGISTERED, view["id"], "u1")
+    assert service.db.waitings[view["id"]].trace_id == "trace-a"
 
 
 async def test_a_registration_is_announced_on_the_stores_stream() -> None:
