@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_pool_timeout: float = Field(30.0, gt=0)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(
+        0, ge=0, description="Requests per minute per client address before 429; 0 turns the limit off."
+    )
     keepalive_seconds: float = Field(15.0, gt=0, description="Comment line on idle SSE streams.")
     log_level: str = "INFO"
 

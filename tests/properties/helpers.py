@@ -45,10 +45,14 @@ GUEST_SPELLINGS = [
 
 
 class Pauses:
-    """The drawn schedule: how many times each successive storage call yields first (then none)."""
+    """The drawn schedule: how many times each successive storage call yields first.
+
+    It repeats once used up, so that a short schedule still shapes a long burst; the empty
+    schedule never yields, and the requests then run one after another.
+    """
 
     def __init__(self, counts: Sequence[int]) -> None:
-        self._counts: Iterator[int] = iter(counts)
+        self._counts: Iterator[int] = itertools.cycle(counts or [0])
 
     async def __call__(self) -> None:
         for _ in range(next(self._counts, 0)):

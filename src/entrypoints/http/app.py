@@ -10,6 +10,7 @@ from dependency_injector import providers
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -21,6 +22,7 @@ from entrypoints.http.controllers.stores import StoreController
 from entrypoints.http.controllers.waitings import GuestController, WaitingController
 from entrypoints.http.metrics import Metrics
 from entrypoints.http.problems import EXCEPTION_HANDLERS
+from entrypoints.settings import Settings
 
 # Collaborators that handlers receive by parameter name.
 INJECTED = (
@@ -41,6 +43,16 @@ def _provide(provider: providers.Provider[Any]) -> Provide:
         return provider()
 
     return Provide(provide, sync_to_thread=False, use_cache=True)
+
+
+def _middleware(metrics: Metrics, settings: Settings) -> list[Any]:
+    middleware: list[Any] = [metrics.middleware]
+    if settings.rate_limit_per_minute:
+        limit = RateLimitConfig(
+            rate_limit=("minute", settings.rate_limit_per_minute), exclude=["/health", "/metrics", "/schema"]
+        )
+        middleware.append(limit.middleware)
+    return middleware
 
 
 def create_app(container: Container | None = None) -> Litestar:
@@ -73,7 +85,7 @@ def create_app(container: Container | None = None) -> Litestar:
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        middleware=[metrics.middleware],
+        middleware=_middleware(metrics, settings),
         request_max_body_size=settings.max_body_bytes,
         state=State(
             {
