@@ -10,9 +10,7 @@ from application.ports import Clock, ConcurrencyConflict, UnitOfWork, UnitOfWork
 from application.views import View, for_guest, waiting_view
 from domain.errors import NotFound
 from domain.store import Store
-from domain.waiting import TRANSITIONS, Waiting, WaitingStatus
-
-STORE_ACTIONS = frozenset(TRANSITIONS)
+from domain.waiting import Waiting, WaitingStatus
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 from adapters.persistence.engine import make_engine, migrate
 from adapters.persistence.memory import MemoryDatabase, MemoryUnitOfWork
 from adapters.persistence.sql import SqlUnitOfWork
+from adapters.persistence.tables import metadata
 from application.ports import ConcurrencyConflict, UnitOfWork
 from application.requests import RequestState, RequestStatus
 from domain.customer import Customer
@@ -23,13 +24,18 @@ DAY = date(2026, 11, 25)
 Factory = Callable[[], UnitOfWork]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def uow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
     if request.param == "memory":
         db = MemoryDatabase()
         yield lambda: MemoryUnitOfWork(db)
         return
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
+    else:
+        engine = make_engine(request.getfixturevalue("postgres_url"), pool_size=2)
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.drop_all)
     await migrate(engine)
     yield lambda: SqlUnitOfWork(engine)
     await engine.dispose()

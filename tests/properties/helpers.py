@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -36,7 +37,8 @@ from unit.helpers import NOON_IN_SEOUL, SettableClock
 
 MAX_PARTY_SIZE = 4
 ADMISSION_REFUSALS = frozenset({"WAITING_CLOSED", "QUEUE_FULL", "ALREADY_WAITING", "VALIDATION_ERROR"})
-# Three guests, each typing their number more than one way: one person per number all the same.
+USERS = 6
+# Three guests who type their numbers in different ways: still one customer per number.
 GUEST_SPELLINGS = [
     ["010-1111-0001", "01011110001", "+82 10-1111-0001"],
     ["010-2222-0002", "+82-10-2222-0002"],
@@ -135,13 +137,13 @@ class Scenario:
     batch_size: int = 3
 
 
-CUSTOMERS = 6 + len(GUEST_SPELLINGS)
+CUSTOMERS = USERS + len(GUEST_SPELLINGS)
 
 
 def store_settings() -> st.SearchStrategy[StoreSettings]:
     return st.builds(
         StoreSettings,
-        waiting_open=st.sampled_from([True, True, True, False]),
+        waiting_open=st.sampled_from([True, True, True, True, False]),
         max_queue_size=st.none() | st.integers(1, 12),
     )
 
@@ -175,11 +177,11 @@ def scenarios(draw: st.DrawFn, *, stores: int = 1, requests: int = 20, redeliver
 def request_of(ask: Ask, index: int, store_ids: Sequence[int]) -> RegistrationRequest:
     store_id = store_ids[ask.store]
     common = {"trace_id": f"trace-{index}", "store_id": store_id, "party_size": ask.party_size}
-    if ask.customer < 6:
+    if ask.customer < USERS:
         return RegistrationRequest(
             channel=Channel.USER, requested_at=NOON_IN_SEOUL, user_id=f"u{ask.customer}", **common
         )
-    spellings = GUEST_SPELLINGS[ask.customer - 6]
+    spellings = GUEST_SPELLINGS[ask.customer - USERS]
     return RegistrationRequest(
         channel=Channel.APP,
         requested_at=NOON_IN_SEOUL,
@@ -210,6 +212,16 @@ class Run:
     deliveries: dict[str, list[RequestStatus]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[str, RequestStatus | None] = field(default_factory=dict)
     dead_letters: list[RegistrationRequest] = field(default_factory=list)
+    worker_warnings: list[str] = field(default_factory=list)
+
+
+class _Warnings(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self._into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._into.append(record.getMessage())
 
 
 class World:
@@ -262,7 +274,9 @@ async def register_concurrently(scenario: Scenario, lock: Lock | None = None) ->
             attempt.failure = failure
         attempt.ended = next(world.ticks)
 
-    await asyncio.gather(*(one(ask, attempt) for ask, attempt in zip(scenario.asks, world.attempts, strict=True)))
+    await asyncio.gather(
+        *(one(ask, attempt) for ask, attempt in zip(scenario.asks, world.attempts, strict=True))
+    )
     return Run(world.db, world.settings, world.attempts)
 
 
@@ -271,7 +285,9 @@ async def queue_concurrently(scenario: Scenario) -> Run:
     world = World(scenario)
     statuses = LocalRequestStatuses()
     queue = LocalRegistrationQueue(partitions=scenario.partitions, batch_size=scenario.batch_size, attempts=1)
-    process = ProcessRegistrations(world.uow, LocalLock(), world.clock, statuses, world.announcer, LockTimes())
+    process = ProcessRegistrations(
+        world.uow, LocalLock(), world.clock, statuses, world.announcer, LockTimes()
+    )
     submit = SubmitRegistration(world.uow, queue, statuses)
     run = Run(world.db, world.settings, world.attempts)
 
@@ -294,9 +310,18 @@ async def queue_concurrently(scenario: Scenario) -> Run:
             await world.pauses()
             await queue.publish(attempt.request)
 
+    # Under the lock the worker must never race another writer; it would log and retry quietly.
+    worker_log = logging.getLogger(ProcessRegistrations.__module__)
+    warnings = _Warnings(run.worker_warnings)
+    worker_log.addHandler(warnings)
     queue.start(worker)
-    await asyncio.gather(*(one(ask, attempt) for ask, attempt in zip(scenario.asks, world.attempts, strict=True)))
-    await queue.stop()
+    try:
+        await asyncio.gather(
+            *(one(ask, attempt) for ask, attempt in zip(scenario.asks, world.attempts, strict=True))
+        )
+        await queue.stop()
+    finally:
+        worker_log.removeHandler(warnings)
     run.dead_letters = await queue.dead_letters()
     for attempt in run.attempts:
         run.statuses[attempt.request.trace_id] = await statuses.get(attempt.request.trace_id)
@@ -326,7 +351,9 @@ def violations(run: Run) -> list[str]:
             found.append(f"store {store_id} on {day} has numbers {sorted(numbers)}")
 
     registered = [a for a in run.attempts if a.number is not None]
-    if sorted((w.store_id, w.number) for w in waitings) != sorted((a.request.store_id, a.number) for a in registered):
+    if sorted((w.store_id, w.number) for w in waitings) != sorted(
+        (a.request.store_id, a.number) for a in registered
+    ):
         found.append("the numbers callers were told differ from the stored ones")
 
     for earlier in registered:
@@ -364,6 +391,7 @@ def queue_violations(run: Run, scenario: Scenario) -> list[str]:
     found: list[str] = []
     if run.dead_letters:
         found.append(f"{len(run.dead_letters)} requests ended in the dead letters")
+    found.extend(f"the worker warned: {warning}" for warning in run.worker_warnings)
     traces = [w.trace_id for w in run.db.waitings.values()]
     if len(traces) != len(set(traces)):
         found.append("a traceId was registered twice")

@@ -11,7 +11,15 @@ import asyncio
 
 from hypothesis import HealthCheck, Phase, find, settings
 
-from properties.helpers import Ask, NoLock, Scenario, StoreSettings, register_concurrently, schedules, violations
+from properties.helpers import (
+    Ask,
+    NoLock,
+    Scenario,
+    StoreSettings,
+    register_concurrently,
+    schedules,
+    violations,
+)
 
 # Three different customers at one open store: every request deserves a number.
 ASKS = (Ask(store=0, customer=0), Ask(store=0, customer=1), Ask(store=0, customer=2))

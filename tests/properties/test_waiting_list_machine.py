@@ -200,7 +200,11 @@ class WaitingListMachine(RuleBasedStateMachine):
     @invariant()
     def estimates_follow_rank(self) -> None:
         for rank in (1, 2, 5):
-            expected = None if self.store.avg_service_minutes is None else (rank - 1) * self.store.avg_service_minutes
+            expected = (
+                None
+                if self.store.avg_service_minutes is None
+                else (rank - 1) * self.store.avg_service_minutes
+            )
             assert self.store.estimated_wait(rank) == expected
 
 

@@ -144,7 +144,9 @@ class Service:
     def queries(self) -> Queries:
         return Queries(self.uow_factory, self.clock, self.statuses)
 
-    async def add_store(self, name: str = "Onion Bakery", *, waiting_open: bool = True, **settings: object) -> Store:
+    async def add_store(
+        self, name: str = "Onion Bakery", *, waiting_open: bool = True, **settings: object
+    ) -> Store:
         store = Store(id=0, name=name, waiting_open=waiting_open, **settings)  # type: ignore[arg-type]
         async with self.uow() as uow:
             await uow.stores.add(store)

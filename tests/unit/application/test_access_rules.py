@@ -32,7 +32,9 @@ def waiting_of(customer: Customer) -> Waiting:
     )
 
 
-@pytest.mark.parametrize(("actor", "staffs"), [(OWN_STAFF, True), (ADMIN, True), (OTHER_STAFF, False), (OWNER, False)])
+@pytest.mark.parametrize(
+    ("actor", "staffs"), [(OWN_STAFF, True), (ADMIN, True), (OTHER_STAFF, False), (OWNER, False)]
+)
 def test_a_store_is_staffed_by_its_own_staff_and_admins(actor: Actor, staffs: bool) -> None:
     assert actor.staffs(7) is staffs
 
@@ -57,7 +59,10 @@ def test_a_role_is_required_by_name() -> None:
     assert refused.value.code == "FORBIDDEN"
 
 
-@pytest.mark.parametrize(("actor", "sees"), [(OWNER, True), (OWN_STAFF, True), (ADMIN, True), (STRANGER, False), (OTHER_STAFF, False)])
+@pytest.mark.parametrize(
+    ("actor", "sees"),
+    [(OWNER, True), (OWN_STAFF, True), (ADMIN, True), (STRANGER, False), (OTHER_STAFF, False)],
+)
 def test_a_waiting_is_seen_by_its_customer_its_stores_staff_and_admins(actor: Actor, sees: bool) -> None:
     assert actor.may_see(waiting_of(Customer.user("u1"))) is sees
 

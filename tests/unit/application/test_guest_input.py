@@ -44,7 +44,9 @@ def test_foreign_numbers_are_refused(foreign: str) -> None:
     assert refused_field(mobile_number, foreign) == "phoneNumber"
 
 
-@pytest.mark.parametrize("garbage", ["", "   ", "abc", "김민수", "12", "010-12345-5678", "+82", "010-1234-5678-1234"])
+@pytest.mark.parametrize(
+    "garbage", ["", "   ", "abc", "김민수", "12", "010-12345-5678", "+82", "010-1234-5678-1234"]
+)
 def test_garbage_is_refused(garbage: str) -> None:
     assert refused_field(mobile_number, garbage) == "phoneNumber"
 
@@ -63,6 +65,8 @@ def test_a_blank_or_overlong_name_is_refused(name: str) -> None:
     assert refused_field(guest_name, name) == "name"
 
 
-@pytest.mark.parametrize("name", ["김\n민수", "김\x00민수", "김\t민수", "김\x1b[31m민수", "김\u200b민수", "김\x7f"])
+@pytest.mark.parametrize(
+    "name", ["김\n민수", "김\x00민수", "김\t민수", "김\x1b[31m민수", "김\u200b민수", "김\x7f"]
+)
 def test_control_characters_inside_a_name_are_refused(name: str) -> None:
     assert refused_field(guest_name, name) == "name"

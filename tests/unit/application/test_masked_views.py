@@ -43,7 +43,8 @@ USER = waiting_of(Customer.user("u1"))
 
 
 @pytest.mark.parametrize(
-    ("name", "masked"), [("김민수", "김*수"), ("남궁민수", "남**수"), ("김민", "김*"), ("김", "김"), ("Alice", "A***e")]
+    ("name", "masked"),
+    [("김민수", "김*수"), ("남궁민수", "남**수"), ("김민", "김*"), ("김", "김"), ("Alice", "A***e")],
 )
 def test_a_name_keeps_its_first_and_last_letters(name: str, masked: str) -> None:
     assert mask_name(name) == masked
@@ -108,4 +109,10 @@ def test_a_rank_view_carries_the_estimate() -> None:
 def test_the_public_view_estimates_the_wait_of_the_next_arrival() -> None:
     view = public_store_view(STORE, waiting_count=4)
 
-    assert view == {"id": 7, "name": "Onion Bakery", "waitingOpen": False, "waitingCount": 4, "estimatedWaitMinutes": 20}
+    assert view == {
+        "id": 7,
+        "name": "Onion Bakery",
+        "waitingOpen": False,
+        "waitingCount": 4,
+        "estimatedWaitMinutes": 20,
+    }

@@ -138,7 +138,9 @@ class TestProcessRegistrations:
             ("REJECTED", "QUEUE_FULL"),
         ]
         assert service.waiting_numbers(store.id) == [1, 2, 3]
-        assert {o.trace_id: o for o in outcomes} == {r.trace_id: service.db.requests[r.trace_id] for r in batch}
+        assert {o.trace_id: o for o in outcomes} == {
+            r.trace_id: service.db.requests[r.trace_id] for r in batch
+        }
 
     async def test_an_unknown_store_is_rejected_as_not_found(self) -> None:
         service = Service()

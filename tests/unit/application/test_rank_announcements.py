@@ -14,7 +14,11 @@ async def queue_of(service: Service, size: int, **settings: object) -> tuple[int
 
 
 async def rank_events(service: Service, waiting: View) -> list[dict[str, object]]:
-    return [dict(e.data) for e in await published(service.notifier, f"waiting:{waiting['id']}") if e.type == "rank"]
+    return [
+        dict(e.data)
+        for e in await published(service.notifier, f"waiting:{waiting['id']}")
+        if e.type == "rank"
+    ]
 
 
 @pytest.mark.parametrize("action", ["call", "cancel"])
@@ -31,7 +35,7 @@ async def test_those_behind_move_up_when_the_first_leaves_the_queue(action: str)
 
 async def test_those_ahead_hear_nothing_when_someone_behind_leaves() -> None:
     service = Service()
-    store_id, (first, second, third) = await queue_of(service, 3)
+    _, (first, second, third) = await queue_of(service, 3)
 
     await service.move.by_customer(customer("u1"), second["id"])
 
@@ -52,7 +56,7 @@ async def test_a_called_waiting_leaving_changes_no_rank() -> None:
 
 async def test_a_guest_cancelling_moves_those_behind_up() -> None:
     service = Service()
-    store_id, (first, second) = await queue_of(service, 2)
+    _, (first, second) = await queue_of(service, 2)
     token = service.db.waitings[first["id"]].status_token
 
     await service.move.by_guest(token)

@@ -33,7 +33,9 @@ def test_the_offset_of_the_given_moment_does_not_matter() -> None:
     same_moment_in_seoul = moment.astimezone(timezone(timedelta(hours=9)))
     same_moment_in_lima = moment.astimezone(timezone(timedelta(hours=-5)))
 
-    days = {store_in("Asia/Seoul").business_date(m) for m in (moment, same_moment_in_seoul, same_moment_in_lima)}
+    days = {
+        store_in("Asia/Seoul").business_date(m) for m in (moment, same_moment_in_seoul, same_moment_in_lima)
+    }
     assert days == {date(2026, 3, 3)}
 
 
@@ -45,7 +47,10 @@ def test_the_offset_of_the_given_moment_does_not_matter() -> None:
         (datetime(2026, 7, 15, 3, 59, 59, tzinfo=UTC), datetime(2026, 7, 15, 4, 0, tzinfo=UTC)),
     ],
 )
-def test_local_midnight_follows_daylight_saving_time(before_midnight: datetime, after_midnight: datetime) -> None:
+def test_local_midnight_follows_daylight_saving_time(
+    before_midnight: datetime, after_midnight: datetime
+) -> None:
     new_york = store_in("America/New_York")
 
-    assert new_york.business_date(after_midnight) - new_york.business_date(before_midnight) == timedelta(days=1)
+    days_apart = new_york.business_date(after_midnight) - new_york.business_date(before_midnight)
+    assert days_apart == timedelta(days=1)

@@ -50,9 +50,13 @@ def waiting_in(status: WaitingStatus) -> Waiting:
 
 
 def act(waiting: Waiting, action: str, now: datetime) -> None:
-    {"call": waiting.call, "seat": waiting.seat, "cancel": waiting.cancel, "no_show": waiting.mark_no_show}[
-        action
-    ](now)
+    method = {
+        "call": waiting.call,
+        "seat": waiting.seat,
+        "cancel": waiting.cancel,
+        "no_show": waiting.mark_no_show,
+    }
+    method[action](now)
 
 
 def test_the_table_covers_every_status_and_action() -> None:

@@ -1,0 +1,1 @@
+"""Real servers for the tests: found where they run, or started privately; never skipped."""
