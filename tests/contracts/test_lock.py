@@ -108,3 +108,16 @@ async def test_a_cancelled_holder_releases(make_lock: Locks) -> None:
         await task
     async with lock.hold("k", wait_time=0.05, lease_time=None):
         pass
+
+
+async def test_waiters_are_served_in_the_order_they_asked(make_lock: Locks) -> None:
+    lock, order = make_lock(), []
+
+    async def take(n: int) -> None:
+        await asyncio.sleep(0.001 * n)
+        async with lock.hold("k", wait_time=5, lease_time=10):
+            order.append(n)
+            await asyncio.sleep(0.002)
+
+    await asyncio.gather(*(take(n) for n in range(20)))
+    assert order == list(range(20))

@@ -25,17 +25,26 @@ class _Lease:
         return self.expires_at is not None and now >= self.expires_at
 
 
-class LocalLock:
-    """Waiters sleep until a release wakes them (no spinning), or until the holder's lease ends.
+@dataclass
+class _Waiter:
+    owner: str
+    lease_time: float | None
+    granted: asyncio.Future[None]
 
-    A lease of None never expires: the holder lives in this process, so the watchdog that
-    Redisson needs to outlive a crashed holder has nothing to guard against here.
+
+class LocalLock:
+    """A fair lock: a release hands the lock to the longest waiter (no spinning, no barging),
+    so under a burst the store's requests are served in the order they asked for it.
+
+    A waiter also wakes when the holder's lease ends. A lease of None never expires: the holder
+    lives in this process, so the watchdog Redisson needs to outlive a crashed holder has
+    nothing to guard against here.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._leases: dict[str, _Lease] = {}
-        self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
+        self._waiters: dict[str, deque[_Waiter]] = {}
 
     @asynccontextmanager
     async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[None]:
@@ -52,42 +61,62 @@ class LocalLock:
         while True:
             now = self._clock()
             lease = self._leases.get(key)
-            if lease is None or lease.expired(now):
-                self._leases[key] = _Lease(owner, None if lease_time is None else now + lease_time)
+            if lease is not None and lease.expired(now):
+                self._grant_next(key)
+                lease = self._leases.get(key)
+            if lease is None:
+                self._leases[key] = self._lease(owner, lease_time)
                 return
             if now >= deadline:
                 raise LockTimeout(f"lock {key} not acquired within {wait_time}s")
             until = deadline if lease.expires_at is None else min(deadline, lease.expires_at)
-            await self._sleep(key, until - now)
+            if await self._wait_turn(key, owner, lease_time, until - now):
+                return
 
-    async def _sleep(self, key: str, seconds: float) -> None:
-        wake_up: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiters = self._waiters.setdefault(key, deque())
-        waiters.append(wake_up)
+    async def _wait_turn(self, key: str, owner: str, lease_time: float | None, seconds: float) -> bool:
+        """Queue up; true once a release handed us the lock, false when `seconds` passed first."""
+        waiter = _Waiter(owner, lease_time, asyncio.get_running_loop().create_future())
+        queue = self._waiters.setdefault(key, deque())
+        queue.append(waiter)
         try:
-            await asyncio.wait_for(wake_up, timeout=max(seconds, 0))
+            await asyncio.wait_for(asyncio.shield(waiter.granted), timeout=max(seconds, 0))
         except TimeoutError:
             pass
+        except asyncio.CancelledError:
+            # Handed the lock as we were cancelled: pass it on rather than keep it.
+            if waiter.granted.done() and not waiter.granted.cancelled():
+                self.release(key, owner)
+            raise
         finally:
-            if wake_up in waiters:
-                waiters.remove(wake_up)
-            if not waiters:
+            if waiter in queue:
+                queue.remove(waiter)
+            if not queue:
                 self._waiters.pop(key, None)
+            if not waiter.granted.done():
+                waiter.granted.cancel()
+        return waiter.granted.done() and not waiter.granted.cancelled()
 
     def release(self, key: str, owner: str) -> bool:
         """Unlock if `owner` still holds the lock; say whether it did."""
         lease = self._leases.get(key)
         if lease is None or lease.owner != owner or lease.expired(self._clock()):
             return False
-        del self._leases[key]
-        self._wake_next(key)
+        self._grant_next(key)
         return True
 
-    def _wake_next(self, key: str) -> None:
-        for wake_up in self._waiters.get(key, ()):
-            if not wake_up.done():
-                wake_up.set_result(None)
+    def _grant_next(self, key: str) -> None:
+        """Hand the lock to the longest waiter still waiting, or free it."""
+        queue = self._waiters.get(key, deque())
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.granted.done():
+                self._leases[key] = self._lease(waiter.owner, waiter.lease_time)
+                waiter.granted.set_result(None)
                 return
+        self._leases.pop(key, None)
+
+    def _lease(self, owner: str, lease_time: float | None) -> _Lease:
+        return _Lease(owner, None if lease_time is None else self._clock() + lease_time)
 
     def held(self, key: str) -> bool:
         lease = self._leases.get(key)
