@@ -31,6 +31,14 @@ def mobile_number(raw: str) -> str:
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     )
-    if parsed.country_code != 82 or not phonenumbers.is_valid_number(parsed) or not is_mobile:
+    national = phonenumbers.national_significant_number(parsed)
+    # 010 numbers have eight digits after the prefix; an extension is no part of a mobile number.
+    well_formed = not parsed.extension and (not national.startswith("10") or len(national) == 10)
+    if (
+        parsed.country_code != 82
+        or not phonenumbers.is_valid_number(parsed)
+        or not is_mobile
+        or not well_formed
+    ):
         raise ValidationError.of("phoneNumber", "must be a Korean mobile number, e.g. 010-1234-5678")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -70,3 +70,9 @@ def test_a_blank_or_overlong_name_is_refused(name: str) -> None:
 )
 def test_control_characters_inside_a_name_are_refused(name: str) -> None:
     assert refused_field(guest_name, name) == "name"
+
+
+@pytest.mark.parametrize("spelling", ["010-1234-567", "010-1234-5678 ext 1"])
+def test_a_short_010_number_or_an_extension_is_refused(spelling: str) -> None:
+    with pytest.raises(ValidationError):
+        mobile_number(spelling)
