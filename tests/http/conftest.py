@@ -63,24 +63,29 @@ def serve() -> Callable[[Container], contextlib.AbstractAsyncContextManager[http
     async def start(container: Container) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(container)
         transport = InLoopTransport(app)
-        started, stopping = asyncio.Event(), asyncio.Event()
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stopping = asyncio.Event()
 
         async def run_lifespan() -> None:
             # One task enters and leaves the lifespan: pytest-asyncio may tear a fixture down in
             # another task than it set it up in, and anyio's task groups refuse that.
-            async with app.lifespan():
-                started.set()
-                await stopping.wait()
+            try:
+                async with app.lifespan():
+                    ready.set_result(None)
+                    await stopping.wait()
+            except BaseException as error:
+                if ready.done():
+                    raise  # failed while stopping: the teardown below reports it
+                ready.set_exception(error)  # failed while starting: the setup reports it
 
         lifespan = asyncio.create_task(run_lifespan())
         async with asyncio.timeout(10):
-            await asyncio.wait(
-                {lifespan, asyncio.ensure_future(started.wait())}, return_when="FIRST_COMPLETED"
-            )
-        if lifespan.done():
-            lifespan.result()
+            await ready
         try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            # Any single request (or gap between two chunks of a body) beyond 60 s fails the test.
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver", timeout=60
+            ) as client:
                 yield client
         finally:
             # Streams a test left open must not outlive the app's database.

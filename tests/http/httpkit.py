@@ -34,11 +34,24 @@ STEP_TIMEOUT = 5.0
 
 
 class _Body(httpx.AsyncByteStream):
-    def __init__(self, chunks: asyncio.Queue[bytes | None], task: asyncio.Task[None], gone: asyncio.Event):
-        self._chunks, self._task, self._gone = chunks, task, gone
+    def __init__(
+        self,
+        chunks: asyncio.Queue[bytes | None],
+        task: asyncio.Task[None],
+        gone: asyncio.Event,
+        read_timeout: float | None,
+    ):
+        self._chunks, self._task, self._gone, self._read_timeout = chunks, task, gone, read_timeout
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        while (chunk := await self._chunks.get()) is not None:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(self._chunks.get(), self._read_timeout)
+            except TimeoutError:
+                # Like a real socket read: a hung app fails the test instead of hanging it.
+                raise httpx.ReadTimeout(f"no body chunk within {self._read_timeout} s") from None
+            if chunk is None:
+                return
             yield chunk
 
     async def aclose(self) -> None:
@@ -106,7 +119,11 @@ class InLoopTransport(httpx.AsyncBaseTransport):
         task = asyncio.create_task(run())
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        await asyncio.wait({started, task}, return_when=asyncio.FIRST_COMPLETED)
+        read_timeout = request.extensions.get("timeout", {}).get("read")
+        await asyncio.wait({started, task}, timeout=read_timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not started.done() and not task.done():
+            task.cancel()
+            raise httpx.ReadTimeout(f"no response within {read_timeout} s", request=request)
         if not started.done():
             task.result()  # the app failed before answering: let the test see why
             raise AssertionError("the app finished without sending a response")
@@ -114,7 +131,7 @@ class InLoopTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             start["status"],
             headers=[(name, value) for name, value in start.get("headers", [])],
-            stream=_Body(chunks, task, gone),
+            stream=_Body(chunks, task, gone, read_timeout),
             request=request,
         )
 
@@ -158,20 +175,39 @@ class SseReader:
 
     def __post_init__(self) -> None:
         self._lines = self.response.aiter_lines()
+        self._pending: asyncio.Future[str] | None = None
 
-    async def _line(self, within: float) -> str | None:
+    async def line(self, within: float = STEP_TIMEOUT) -> str | None:
+        """The next raw line; None once the stream has ended; TimeoutError if none came in time.
+
+        The read runs as its own task and survives a timeout: cancelling a read half-way would
+        break the response's line iterator for good.
+        """
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(anext(self._lines))
+        done, _ = await asyncio.wait({self._pending}, timeout=within)
+        if not done:
+            raise TimeoutError(f"no line within {within} s")
+        read, self._pending = self._pending, None
         try:
-            async with asyncio.timeout(within):
-                return await anext(self._lines)
+            return read.result()
         except StopAsyncIteration:
             return None
+
+    async def close(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            with contextlib.suppress(BaseException):
+                await self._pending
 
     async def next(self, within: float = STEP_TIMEOUT) -> SseEvent | None:
         """The next event, skipping (and keeping) comments; None once the stream has ended."""
         fields: dict[str, str] = {}
         data: list[str] = []
+        # One deadline for the whole event: keep-alive comments must not extend the wait.
+        deadline = asyncio.get_running_loop().time() + within
         while True:
-            line = await self._line(within)
+            line = await self.line(max(0.0, deadline - asyncio.get_running_loop().time()))
             if line is None:
                 return None
             if line == "":
@@ -198,9 +234,17 @@ class SseReader:
 
     async def comment(self, within: float = STEP_TIMEOUT) -> str:
         """The next line, which must be a comment (a keep-alive)."""
-        line = await self._line(within)
+        line = await self.line(within)
         assert line is not None and line.startswith(":"), line
         return line[1:].strip()
+
+    async def silent_for(self, seconds: float) -> None:
+        """No event arrives for this long (comments may)."""
+        try:
+            got = await self.next(seconds)
+        except TimeoutError:
+            return
+        raise AssertionError(f"expected no event, got {got}")
 
     async def ends(self, within: float = STEP_TIMEOUT) -> None:
         """The stream closes without another event."""
@@ -225,7 +269,11 @@ async def sse(
     try:
         assert response.status_code == 200, (response.status_code, await response.aread())
         assert response.headers["content-type"].startswith("text/event-stream")
-        yield SseReader(response)
+        reader = SseReader(response)
+        try:
+            yield reader
+        finally:
+            await reader.close()
     finally:
         await opened.__aexit__(None, None, None)
 
@@ -334,8 +382,11 @@ WAITING_FIELDS = {
 }
 
 
-def assert_waiting(view: dict[str, Any], **expected: Any) -> dict[str, Any]:
-    """A Waiting in the contract's shape (camelCase, ISO-8601 times with offset), plus expected values."""
+def assert_waiting(view: dict[str, Any], *, ranked: bool = True, **expected: Any) -> dict[str, Any]:
+    """A Waiting in the contract's shape (camelCase, ISO-8601 times with offset), plus expected values.
+
+    `ranked`: a WAITING entry carries its rank (store-stream events do not compute one).
+    """
     assert {"id", "storeId", "businessDate", "number", "channel", "status", "partySize", "createdAt"} <= set(
         view
     )
@@ -344,7 +395,10 @@ def assert_waiting(view: dict[str, Any], **expected: Any) -> dict[str, Any]:
         if key in view:
             assert datetime.fromisoformat(view[key]).utcoffset() is not None, view[key]
     date.fromisoformat(view["businessDate"])
-    assert ("rank" in view) == (view["status"] == "WAITING"), view
+    if view["status"] != "WAITING":
+        assert "rank" not in view and "estimatedWaitMinutes" not in view, view
+    elif ranked:
+        assert "rank" in view and "estimatedWaitMinutes" in view, view
     for key, value in expected.items():
         assert view[key] == value, (key, view)
     return view

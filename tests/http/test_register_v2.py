@@ -165,3 +165,12 @@ async def test_party_size_is_bounded_by_the_store(make_store, api: Api):
 
 async def test_unknown_store_is_store_not_found(api: Api):
     assert_problem(await api.join_v2(9999, "a"), 404, "STORE_NOT_FOUND")
+
+
+async def test_a_tablet_of_a_store_that_does_not_exist_gets_store_not_found(client, tokens):
+    body = {"name": "김민수", "phoneNumber": "010-1234-5678", "partySize": 2}
+    for version in ("v2", "v3"):
+        response = await client.post(
+            f"/{version}/app/stores/9999/waitings", json=body, headers=tokens.store(9999)
+        )
+        assert_problem(response, 404, "STORE_NOT_FOUND")

@@ -121,9 +121,7 @@ async def test_rejection_order_holds_on_the_queue_too(client, make_store, api: A
     assert (await api.outcome(trace, tokens.admin))["reason"] == "WAITING_CLOSED"
 
 
-async def test_shape_errors_are_answered_at_once_and_never_queued(
-    client, make_store, api: Api, tokens: Tokens
-):
+async def test_shape_errors_are_answered_at_once_and_never_queued(make_store, api: Api, tokens: Tokens):
     store = await make_store(maxPartySize=4)
 
     assert_problem(await api.join_v3(store["id"], "a", party_size=5), 400, "VALIDATION_ERROR")

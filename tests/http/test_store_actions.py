@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from httpkit import Api, Tokens, assert_problem, assert_waiting
 
@@ -70,3 +72,37 @@ async def test_a_waiting_of_another_store_is_not_found_under_this_one(
 
 async def test_an_unknown_waiting_is_not_found(store, api: Api):
     assert_problem(await api.act(store["id"], 424242, "call"), 404, "NOT_FOUND")
+
+
+async def test_racing_moves_on_one_waiting_leave_one_consistent_outcome(
+    client, store, api: Api, tokens: Tokens
+):
+    # The staff call, seat and cancel while the customer cancels, all at once: each answer is a
+    # success or INVALID_TRANSITION (never a 5xx), and the final state is one the table allows.
+    waiting = (await api.join_v2(store["id"], "a")).json()
+    moves = []
+    for _ in range(3):
+        moves += [
+            api.act(store["id"], waiting["id"], action) for action in ("call", "seat", "cancel", "no-show")
+        ]
+        moves.append(client.post(f"/waitings/{waiting['id']}/cancel", headers=tokens.customer("a")))
+    responses = await asyncio.gather(*moves)
+
+    for response in responses:
+        if response.status_code != 200:
+            assert_problem(response, 409, "INVALID_TRANSITION")
+    final = (await client.get(f"/waitings/{waiting['id']}", headers=tokens.admin)).json()["status"]
+    successes = [r.json()["status"] for r in responses if r.status_code == 200]
+    assert successes, "some move must have won"
+    # What succeeded is one path through the table, ending where the waiting now is.
+    paths = {
+        ("CALLED",): "CALLED",
+        ("CALLED", "SEATED"): "SEATED",
+        ("CALLED", "NO_SHOW"): "NO_SHOW",
+        ("CALLED", "CANCELLED"): "CANCELLED",
+        ("CANCELLED",): "CANCELLED",
+    }
+    path = tuple(sorted(set(successes), key=["CALLED", "SEATED", "NO_SHOW", "CANCELLED"].index))
+    assert paths.get(path) == final, (successes, final)
+    # Each status was reached at most once: a move never applied twice.
+    assert len(successes) == len(set(successes))

@@ -1,0 +1,131 @@
+"""Bursts: hundreds of concurrent registrations for one store get exactly the numbers 1..n.
+
+The requests really overlap: the client runs the app on the test's own loop (see httpkit), so
+`asyncio.gather` has all of them in flight at once, contending for the store's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from httpkit import Api, Tokens
+
+BURST = 300
+
+# Correctness under contention, not latency, is under test here: a generous lock wait lets every
+# V2 request through instead of some answering 503 LOCK_TIMEOUT (which the contract allows).
+pytestmark = pytest.mark.waitline(lock_wait_seconds=60)
+
+
+async def _decided(api: Api, traces: list[str], tokens: Tokens) -> list[dict]:
+    """Every request's outcome, polling until decided (bounded by Api.outcome's timeout)."""
+    return [await api.outcome(trace, tokens.admin, within=60) for trace in traces]
+
+
+async def test_300_concurrent_v2_registrations_get_numbers_1_to_300(client, store, api: Api):
+    responses = await asyncio.gather(*(api.join_v2(store["id"], f"c{i}") for i in range(BURST)))
+
+    assert [r.status_code for r in responses] == [201] * BURST
+    numbers = sorted(r.json()["number"] for r in responses)
+    assert numbers == list(range(1, BURST + 1))
+    assert len({r.json()["id"] for r in responses}) == BURST
+    # The store agrees with what was answered.
+    assert (await client.get(f"/stores/{store['id']}")).json()["waitingCount"] == BURST
+
+
+async def test_300_concurrent_v3_registrations_are_all_queued_then_registered_1_to_300(
+    store, api: Api, tokens: Tokens
+):
+    responses = await asyncio.gather(*(api.join_v3(store["id"], f"c{i}") for i in range(BURST)))
+
+    assert [r.status_code for r in responses] == [202] * BURST
+    assert {r.json()["status"] for r in responses} == {"QUEUED"}
+    traces = [r.json()["traceId"] for r in responses]
+    assert len(set(traces)) == BURST
+
+    outcomes = await _decided(api, traces, tokens)
+
+    assert {o["status"] for o in outcomes} == {"REGISTERED"}
+    assert sorted(o["waiting"]["number"] for o in outcomes) == list(range(1, BURST + 1))
+    # Each customer got their own waiting.
+    assert sorted(o["waiting"]["userId"] for o in outcomes) == sorted(f"c{i}" for i in range(BURST))
+
+
+async def test_a_mixed_v2_v3_and_tablet_burst_keeps_numbers_unique_and_gapless(
+    store, api: Api, tokens: Tokens
+):
+    calls = []
+    for i in range(BURST):
+        kind = i % 4
+        if kind == 0:
+            calls.append(api.join_v2(store["id"], f"c{i}"))
+        elif kind == 1:
+            calls.append(api.join_v3(store["id"], f"c{i}"))
+        elif kind == 2:
+            calls.append(api.join_app_v2(store["id"], name=f"손님{i}", phone=f"010-5555-{i:04d}"))
+        else:
+            calls.append(api.join_app_v3(store["id"], name=f"손님{i}", phone=f"010-7777-{i:04d}"))
+
+    responses = await asyncio.gather(*calls)
+
+    now = [r for r in responses if r.status_code == 201]
+    queued = [r for r in responses if r.status_code == 202]
+    assert (len(now), len(queued)) == (BURST // 2, BURST // 2), [r.status_code for r in responses]
+    outcomes = await _decided(api, [r.json()["traceId"] for r in queued], tokens)
+    assert {o["status"] for o in outcomes} == {"REGISTERED"}
+
+    numbers = [r.json()["number"] for r in now] + [o["waiting"]["number"] for o in outcomes]
+    assert sorted(numbers) == list(range(1, BURST + 1))
+
+
+async def test_the_same_customer_bursting_gets_exactly_one_waiting(client, store, api: Api, tokens: Tokens):
+    # A double-tapping customer: 20 V2 and 20 V3 attempts at once, one active waiting results.
+    v2 = [api.join_v2(store["id"], "eager") for _ in range(20)]
+    v3 = [api.join_v3(store["id"], "eager") for _ in range(20)]
+    responses = await asyncio.gather(*v2, *v3)
+
+    registered = [r for r in responses if r.status_code == 201]
+    refused = [r for r in responses if r.status_code == 409]
+    queued = [r for r in responses if r.status_code == 202]
+    assert len(registered) + len(refused) == 20 and len(queued) == 20
+    outcomes = await _decided(api, [r.json()["traceId"] for r in queued], tokens)
+
+    winners = len(registered) + sum(o["status"] == "REGISTERED" for o in outcomes)
+    assert winners == 1
+    assert {r.json()["code"] for r in refused} <= {"ALREADY_WAITING"}
+    assert {o["reason"] for o in outcomes if o["status"] == "REJECTED"} == {"ALREADY_WAITING"}
+    listed = await client.get(f"/stores/{store['id']}/waitings", headers=tokens.admin)
+    assert [w["number"] for w in listed.json()["items"]] == [1]
+
+
+async def test_two_stores_bursting_at_once_each_count_from_one(make_store, api: Api):
+    first, second = await make_store(name="A"), await make_store(name="B")
+    responses = await asyncio.gather(
+        *(api.join_v2(store["id"], f"c{i}") for i in range(100) for store in (first, second))
+    )
+    by_store: dict[int, list[int]] = {first["id"]: [], second["id"]: []}
+    for response in responses:
+        assert response.status_code == 201
+        by_store[response.json()["storeId"]].append(response.json()["number"])
+    for numbers in by_store.values():
+        assert sorted(numbers) == list(range(1, 101))
+
+
+@pytest.mark.waitline(lock_wait_seconds=0.001)
+async def test_under_contention_v2_may_refuse_but_a_refusal_takes_no_number(store, api: Api):
+    # A lock wait of 1 ms makes most of a burst time out: proof the requests really overlap.
+    responses = await asyncio.gather(*(api.join_v2(store["id"], f"c{i}") for i in range(100)))
+
+    accepted = [r for r in responses if r.status_code == 201]
+    refused = [i for i, r in enumerate(responses) if r.status_code == 503]
+    assert len(accepted) + len(refused) == 100
+    assert refused, "no request ever waited for the lock: the burst was not concurrent"
+    for i in refused:
+        assert responses[i].json()["code"] == "LOCK_TIMEOUT"
+        assert "retry-after" in responses[i].headers
+    assert sorted(r.json()["number"] for r in accepted) == list(range(1, len(accepted) + 1))
+
+    # The refused retry one by one (no contention now) and fill the numbers that follow.
+    retried = [await api.join_v2(store["id"], f"c{i}") for i in refused]
+    assert [r.json()["number"] for r in retried] == list(range(len(accepted) + 1, 101))
