@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from entrypoints.container import Container, start, stop
 from entrypoints.http.auth import Authenticator, provide_actor
 from entrypoints.http.controllers.operations import OperationsController
+from entrypoints.http.controllers.params import provide_store_id, provide_waiting_id
 from entrypoints.http.controllers.registration import RegisterNowController, RegisterQueuedController
 from entrypoints.http.controllers.stores import StoreController
 from entrypoints.http.controllers.waitings import GuestController, WaitingController
@@ -73,6 +74,8 @@ def create_app(container: Container | None = None) -> Litestar:
 
     dependencies = {name: _provide(getattr(container, name)) for name in INJECTED}
     dependencies["actor"] = Provide(provide_actor)
+    dependencies["store_id"] = Provide(provide_store_id)
+    dependencies["waiting_id"] = Provide(provide_waiting_id)
     return Litestar(
         route_handlers=[
             StoreController,

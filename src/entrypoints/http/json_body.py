@@ -13,6 +13,7 @@ from domain.errors import ValidationError
 
 T = TypeVar("T")
 
+_MISSING = re.compile(r"missing required field `(?P<path>[^`]*)`")
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 
 
@@ -25,7 +26,7 @@ async def read_json(request: Request[Any, Any, Any], schema: type[T]) -> T:
         return msgspec.json.decode(body, type=schema, strict=True)
     except msgspec.ValidationError as error:
         message = str(error)
-        match = _PATH.search(message)
+        match = _PATH.search(message) or _MISSING.search(message)
         field = match.group("path") if match else ""
         raise ValidationError.of(field or "body", _PATH.sub("", message)) from error
     except msgspec.DecodeError as error:

@@ -69,6 +69,4 @@ class Metrics:
 
 
 def _route(scope: Any) -> str:
-    handler = scope.get("route_handler")
-    paths = getattr(handler, "paths", None)
-    return sorted(paths)[0] if paths else "unmatched"
+    return str(scope.get("path_template") or "unmatched")

@@ -1,18 +1,41 @@
-"""Path and header parameters shared by the controllers."""
+"""Path and header parameters shared by the controllers.
+
+Ids arrive as text and are read strictly (ASCII digits, no sign, no leading zero, at most
+2**63 - 1): Python's int() would also take "１", "0_1" or " 1" for store 1.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter
+
+from domain.errors import ValidationError
 
 MAX_ID = 2**63 - 1
+_ID = re.compile(r"[1-9][0-9]{0,18}")
 
-StoreId = Annotated[int, Parameter(ge=1, le=MAX_ID, description="A store's id.")]
-WaitingId = Annotated[int, Parameter(ge=1, le=MAX_ID, description="A waiting's id.")]
+IdText = Annotated[str, Parameter(max_length=32, description="A positive 64-bit integer.")]
 TraceId = Annotated[str, Parameter(max_length=64, description="The traceId a V3 registration answered.")]
 StatusToken = Annotated[str, Parameter(max_length=128, description="A guest's status token.")]
 LastEventId = Annotated[
     str | None,
-    Parameter(header="Last-Event-ID", required=False, max_length=64, description="Resume after this event."),
+    HeaderParameter(
+        name="Last-Event-ID", required=False, max_length=64, description="Resume after this event."
+    ),
 ]
+
+
+def _id(text: str, field: str) -> int:
+    if not _ID.fullmatch(text) or int(text) > MAX_ID:
+        raise ValidationError.of(field, "must be a positive 64-bit integer")
+    return int(text)
+
+
+async def provide_store_id(store_id_text: IdText) -> int:
+    return _id(store_id_text, "storeId")
+
+
+async def provide_waiting_id(waiting_id_text: IdText) -> int:
+    return _id(waiting_id_text, "waitingId")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.response import ServerSentEvent
 
 from application.access import Actor, Role
@@ -14,14 +15,17 @@ from application.registration import NewRequests, RegisterWaiting, SubmitRegistr
 from application.requests import RegistrationRequest
 from application.views import View
 from entrypoints.http.bodies import CustomerJoin, GuestJoin
-from entrypoints.http.controllers.params import StoreId, TraceId
+from entrypoints.http.controllers.params import TraceId
 from entrypoints.http.json_body import read_json
 from entrypoints.http.sse import event_stream
 from entrypoints.settings import Settings
 
 
 async def _customer(
-    request: Request[Any, Any, Any], actor: Actor, store_id: int, new: NewRequests
+    request: Request[Any, Any, Any],
+    actor: NamedDependency[Actor],
+    store_id: int,
+    new: NewRequests,
 ) -> RegistrationRequest:
     actor.require_role(Role.CUSTOMER)
     body = await read_json(request, CustomerJoin)
@@ -29,7 +33,10 @@ async def _customer(
 
 
 async def _guest(
-    request: Request[Any, Any, Any], actor: Actor, store_id: int, new: NewRequests
+    request: Request[Any, Any, Any],
+    actor: NamedDependency[Actor],
+    store_id: int,
+    new: NewRequests,
 ) -> RegistrationRequest:
     actor.require_own_store(store_id)
     body = await read_json(request, GuestJoin)
@@ -40,25 +47,27 @@ class RegisterNowController(Controller):
     path = "/v2"
     tags = ["register (V2, under the store's lock)"]
 
-    @post("/stores/{store_id:int}/waitings", status_code=201, summary="A customer joins; answered at once")
+    @post(
+        "/stores/{store_id_text:str}/waitings", status_code=201, summary="A customer joins; answered at once"
+    )
     async def customer(
         self,
         request: Request[Any, Any, Any],
-        store_id: StoreId,
-        actor: Actor,
-        new_requests: NewRequests,
-        register: RegisterWaiting,
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        new_requests: NamedDependency[NewRequests],
+        register: NamedDependency[RegisterWaiting],
     ) -> View:
         return await register(await _customer(request, actor, store_id, new_requests))
 
-    @post("/app/stores/{store_id:int}/waitings", status_code=201, summary="A guest joins at the tablet")
+    @post("/app/stores/{store_id_text:str}/waitings", status_code=201, summary="A guest joins at the tablet")
     async def guest(
         self,
         request: Request[Any, Any, Any],
-        store_id: StoreId,
-        actor: Actor,
-        new_requests: NewRequests,
-        register: RegisterWaiting,
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        new_requests: NamedDependency[NewRequests],
+        register: NamedDependency[RegisterWaiting],
     ) -> View:
         return await register(await _guest(request, actor, store_id, new_requests))
 
@@ -67,38 +76,46 @@ class RegisterQueuedController(Controller):
     path = "/v3"
     tags = ["register (V3, queued)"]
 
-    @post("/stores/{store_id:int}/waitings", status_code=202, summary="A customer joins; queued")
+    @post("/stores/{store_id_text:str}/waitings", status_code=202, summary="A customer joins; queued")
     async def customer(
         self,
         request: Request[Any, Any, Any],
-        store_id: StoreId,
-        actor: Actor,
-        new_requests: NewRequests,
-        submit: SubmitRegistration,
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        new_requests: NamedDependency[NewRequests],
+        submit: NamedDependency[SubmitRegistration],
     ) -> View:
         status = await submit(await _customer(request, actor, store_id, new_requests))
         return {"traceId": status.trace_id, "status": str(status.state)}
 
     @post(
-        "/app/stores/{store_id:int}/waitings", status_code=202, summary="A guest joins at the tablet; queued"
+        "/app/stores/{store_id_text:str}/waitings",
+        status_code=202,
+        summary="A guest joins at the tablet; queued",
     )
     async def guest(
         self,
         request: Request[Any, Any, Any],
-        store_id: StoreId,
-        actor: Actor,
-        new_requests: NewRequests,
-        submit: SubmitRegistration,
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        new_requests: NamedDependency[NewRequests],
+        submit: NamedDependency[SubmitRegistration],
     ) -> View:
         status = await submit(await _guest(request, actor, store_id, new_requests))
         return {"traceId": status.trace_id, "status": str(status.state)}
 
     @get("/waiting-requests/{trace_id:str}", summary="A queued request's status")
-    async def request_status(self, trace_id: TraceId, actor: Actor, queries: Queries) -> View:
+    async def request_status(
+        self, trace_id: TraceId, actor: NamedDependency[Actor], queries: NamedDependency[Queries]
+    ) -> View:
         return await queries.request(actor, trace_id)
 
     @get("/waiting-requests/{trace_id:str}/events", summary="The request's outcome as one SSE event")
     async def request_events(
-        self, trace_id: TraceId, actor: Actor, live: LiveUpdates, settings: Settings
+        self,
+        trace_id: TraceId,
+        actor: NamedDependency[Actor],
+        live: NamedDependency[LiveUpdates],
+        settings: NamedDependency[Settings],
     ) -> ServerSentEvent:
         return event_stream(await live.request(actor, trace_id), settings.keepalive_seconds)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
-from application.access import Actor
+from application.access import Actor, Role
 from application.live import LiveUpdates
 from application.queries import Queries
 from application.stores import CreateStore, NewStore, SwitchWaiting
@@ -16,7 +17,7 @@ from application.views import View
 from application.waiting_actions import MoveWaiting
 from domain.waiting import WaitingStatus
 from entrypoints.http.bodies import NewStoreBody
-from entrypoints.http.controllers.params import LastEventId, StoreId, WaitingId
+from entrypoints.http.controllers.params import LastEventId
 from entrypoints.http.json_body import read_json
 from entrypoints.http.sse import event_stream
 from entrypoints.settings import Settings
@@ -27,7 +28,13 @@ class StoreController(Controller):
     tags = ["stores"]
 
     @post("/", status_code=201, summary="Create a store (admin)")
-    async def create(self, request: Request[Any, Any, Any], actor: Actor, create_store: CreateStore) -> View:
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        actor: NamedDependency[Actor],
+        create_store: NamedDependency[CreateStore],
+    ) -> View:
+        actor.require_role(Role.ADMIN)
         body = await read_json(request, NewStoreBody)
         new = NewStore(
             name=body.name,
@@ -39,59 +46,101 @@ class StoreController(Controller):
         )
         return await create_store(actor, new)
 
-    @get("/{store_id:int}", summary="A store's public view: no waiting, only counts")
-    async def public(self, store_id: StoreId, queries: Queries) -> View:
+    @get("/{store_id_text:str}", summary="A store's public view: no waiting, only counts")
+    async def public(self, store_id: NamedDependency[int], queries: NamedDependency[Queries]) -> View:
         return await queries.public_store(store_id)
 
-    @post("/{store_id:int}/waiting/open", status_code=200, summary="Start taking registrations")
-    async def open_waiting(self, store_id: StoreId, actor: Actor, switch_waiting: SwitchWaiting) -> View:
+    @post("/{store_id_text:str}/waiting/open", status_code=200, summary="Start taking registrations")
+    async def open_waiting(
+        self,
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        switch_waiting: NamedDependency[SwitchWaiting],
+    ) -> View:
         return await switch_waiting(actor, store_id, open_=True)
 
-    @post("/{store_id:int}/waiting/close", status_code=200, summary="Stop taking registrations")
-    async def close_waiting(self, store_id: StoreId, actor: Actor, switch_waiting: SwitchWaiting) -> View:
+    @post("/{store_id_text:str}/waiting/close", status_code=200, summary="Stop taking registrations")
+    async def close_waiting(
+        self,
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        switch_waiting: NamedDependency[SwitchWaiting],
+    ) -> View:
         return await switch_waiting(actor, store_id, open_=False)
 
-    @get("/{store_id:int}/waitings", summary="Today's waitings, ordered by number")
+    @get("/{store_id_text:str}/waitings", summary="Today's waitings, ordered by number")
     async def waitings(
         self,
-        store_id: StoreId,
-        actor: Actor,
-        queries: Queries,
-        status: Annotated[WaitingStatus | None, Parameter(query="status")] = None,
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        queries: NamedDependency[Queries],
+        status: Annotated[
+            WaitingStatus | None, Parameter(description="Only waitings in this status.")
+        ] = None,
     ) -> View:
         return await queries.store_waitings(actor, store_id, status)
 
-    @post("/{store_id:int}/waitings/{waiting_id:int}/call", status_code=200, summary="Call a waiting")
+    @post(
+        "/{store_id_text:str}/waitings/{waiting_id_text:str}/call", status_code=200, summary="Call a waiting"
+    )
     async def call(
-        self, store_id: StoreId, waiting_id: WaitingId, actor: Actor, move_waiting: MoveWaiting
+        self,
+        store_id: NamedDependency[int],
+        waiting_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        move_waiting: NamedDependency[MoveWaiting],
     ) -> View:
         return await move_waiting.by_store(actor, store_id, waiting_id, "call")
 
-    @post("/{store_id:int}/waitings/{waiting_id:int}/seat", status_code=200, summary="Seat a called waiting")
+    @post(
+        "/{store_id_text:str}/waitings/{waiting_id_text:str}/seat",
+        status_code=200,
+        summary="Seat a called waiting",
+    )
     async def seat(
-        self, store_id: StoreId, waiting_id: WaitingId, actor: Actor, move_waiting: MoveWaiting
+        self,
+        store_id: NamedDependency[int],
+        waiting_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        move_waiting: NamedDependency[MoveWaiting],
     ) -> View:
         return await move_waiting.by_store(actor, store_id, waiting_id, "seat")
 
-    @post("/{store_id:int}/waitings/{waiting_id:int}/no-show", status_code=200, summary="Mark a no-show")
+    @post(
+        "/{store_id_text:str}/waitings/{waiting_id_text:str}/no-show",
+        status_code=200,
+        summary="Mark a no-show",
+    )
     async def no_show(
-        self, store_id: StoreId, waiting_id: WaitingId, actor: Actor, move_waiting: MoveWaiting
+        self,
+        store_id: NamedDependency[int],
+        waiting_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        move_waiting: NamedDependency[MoveWaiting],
     ) -> View:
         return await move_waiting.by_store(actor, store_id, waiting_id, "no_show")
 
-    @post("/{store_id:int}/waitings/{waiting_id:int}/cancel", status_code=200, summary="Cancel a waiting")
+    @post(
+        "/{store_id_text:str}/waitings/{waiting_id_text:str}/cancel",
+        status_code=200,
+        summary="Cancel a waiting",
+    )
     async def cancel(
-        self, store_id: StoreId, waiting_id: WaitingId, actor: Actor, move_waiting: MoveWaiting
+        self,
+        store_id: NamedDependency[int],
+        waiting_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        move_waiting: NamedDependency[MoveWaiting],
     ) -> View:
         return await move_waiting.by_store(actor, store_id, waiting_id, "cancel")
 
-    @get("/{store_id:int}/events", summary="Live changes of the store's list (SSE)")
+    @get("/{store_id_text:str}/events", summary="Live changes of the store's list (SSE)")
     async def events(
         self,
-        store_id: StoreId,
-        actor: Actor,
-        live: LiveUpdates,
-        settings: Settings,
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        live: NamedDependency[LiveUpdates],
+        settings: NamedDependency[Settings],
         last_event_id: LastEventId = None,
     ) -> ServerSentEvent:
         events = await live.store(actor, store_id, last_event_id)
