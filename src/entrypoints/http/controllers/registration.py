@@ -22,10 +22,7 @@ from entrypoints.settings import Settings
 
 
 async def _customer(
-    request: Request[Any, Any, Any],
-    actor: NamedDependency[Actor],
-    store_id: int,
-    new: NewRequests,
+    request: Request[Any, Any, Any], actor: Actor, store_id: int, new: NewRequests
 ) -> RegistrationRequest:
     actor.require_role(Role.CUSTOMER)
     body = await read_json(request, CustomerJoin)
@@ -33,10 +30,7 @@ async def _customer(
 
 
 async def _guest(
-    request: Request[Any, Any, Any],
-    actor: NamedDependency[Actor],
-    store_id: int,
-    new: NewRequests,
+    request: Request[Any, Any, Any], actor: Actor, store_id: int, new: NewRequests
 ) -> RegistrationRequest:
     actor.require_own_store(store_id)
     body = await read_json(request, GuestJoin)
