@@ -33,9 +33,10 @@ def _id(text: str, field: str) -> int:
     return int(text)
 
 
-async def provide_store_id(store_id_text: IdText) -> int:
-    return _id(store_id_text, "storeId")
+# Named as in API.md's paths, so the OpenAPI document says /stores/{storeId}.
+async def provide_store_id(storeId: IdText) -> int:
+    return _id(storeId, "storeId")
 
 
-async def provide_waiting_id(waiting_id_text: IdText) -> int:
-    return _id(waiting_id_text, "waitingId")
+async def provide_waiting_id(waitingId: IdText) -> int:
+    return _id(waitingId, "waitingId")

@@ -41,9 +41,7 @@ class RegisterNowController(Controller):
     path = "/v2"
     tags = ["register (V2, under the store's lock)"]
 
-    @post(
-        "/stores/{store_id_text:str}/waitings", status_code=201, summary="A customer joins; answered at once"
-    )
+    @post("/stores/{storeId:str}/waitings", status_code=201, summary="A customer joins; answered at once")
     async def customer(
         self,
         request: Request[Any, Any, Any],
@@ -54,7 +52,7 @@ class RegisterNowController(Controller):
     ) -> View:
         return await register(await _customer(request, actor, store_id, new_requests))
 
-    @post("/app/stores/{store_id_text:str}/waitings", status_code=201, summary="A guest joins at the tablet")
+    @post("/app/stores/{storeId:str}/waitings", status_code=201, summary="A guest joins at the tablet")
     async def guest(
         self,
         request: Request[Any, Any, Any],
@@ -70,7 +68,7 @@ class RegisterQueuedController(Controller):
     path = "/v3"
     tags = ["register (V3, queued)"]
 
-    @post("/stores/{store_id_text:str}/waitings", status_code=202, summary="A customer joins; queued")
+    @post("/stores/{storeId:str}/waitings", status_code=202, summary="A customer joins; queued")
     async def customer(
         self,
         request: Request[Any, Any, Any],
@@ -83,7 +81,7 @@ class RegisterQueuedController(Controller):
         return {"traceId": status.trace_id, "status": str(status.state)}
 
     @post(
-        "/app/stores/{store_id_text:str}/waitings",
+        "/app/stores/{storeId:str}/waitings",
         status_code=202,
         summary="A guest joins at the tablet; queued",
     )

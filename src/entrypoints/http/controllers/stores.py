@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
@@ -21,6 +22,23 @@ from entrypoints.http.controllers.params import LastEventId
 from entrypoints.http.json_body import read_json
 from entrypoints.http.sse import event_stream
 from entrypoints.settings import Settings
+
+
+def _transition(action: str, path: str, summary: str) -> HTTPRouteHandler:
+    """The store's staff moves one of its waitings along (call, seat, no-show, cancel)."""
+
+    async def move(
+        self: Controller,
+        store_id: NamedDependency[int],
+        waiting_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        move_waiting: NamedDependency[MoveWaiting],
+    ) -> View:
+        return await move_waiting.by_store(actor, store_id, waiting_id, action)
+
+    move.__name__ = action
+    route = f"/{{storeId:str}}/waitings/{{waitingId:str}}/{path}"
+    return post(route, status_code=200, summary=summary)(move)
 
 
 class StoreController(Controller):
@@ -46,11 +64,11 @@ class StoreController(Controller):
         )
         return await create_store(actor, new)
 
-    @get("/{store_id_text:str}", summary="A store's public view: no waiting, only counts")
+    @get("/{storeId:str}", summary="A store's public view: no waiting, only counts")
     async def public(self, store_id: NamedDependency[int], queries: NamedDependency[Queries]) -> View:
         return await queries.public_store(store_id)
 
-    @post("/{store_id_text:str}/waiting/open", status_code=200, summary="Start taking registrations")
+    @post("/{storeId:str}/waiting/open", status_code=200, summary="Start taking registrations")
     async def open_waiting(
         self,
         store_id: NamedDependency[int],
@@ -59,7 +77,7 @@ class StoreController(Controller):
     ) -> View:
         return await switch_waiting(actor, store_id, open_=True)
 
-    @post("/{store_id_text:str}/waiting/close", status_code=200, summary="Stop taking registrations")
+    @post("/{storeId:str}/waiting/close", status_code=200, summary="Stop taking registrations")
     async def close_waiting(
         self,
         store_id: NamedDependency[int],
@@ -68,7 +86,7 @@ class StoreController(Controller):
     ) -> View:
         return await switch_waiting(actor, store_id, open_=False)
 
-    @get("/{store_id_text:str}/waitings", summary="Today's waitings, ordered by number")
+    @get("/{storeId:str}/waitings", summary="Today's waitings, ordered by number")
     async def waitings(
         self,
         store_id: NamedDependency[int],
@@ -80,61 +98,12 @@ class StoreController(Controller):
     ) -> View:
         return await queries.store_waitings(actor, store_id, status)
 
-    @post(
-        "/{store_id_text:str}/waitings/{waiting_id_text:str}/call", status_code=200, summary="Call a waiting"
-    )
-    async def call(
-        self,
-        store_id: NamedDependency[int],
-        waiting_id: NamedDependency[int],
-        actor: NamedDependency[Actor],
-        move_waiting: NamedDependency[MoveWaiting],
-    ) -> View:
-        return await move_waiting.by_store(actor, store_id, waiting_id, "call")
+    call = _transition("call", "call", "Call a waiting")
+    seat = _transition("seat", "seat", "Seat a called waiting")
+    no_show = _transition("no_show", "no-show", "Mark a called waiting as a no-show")
+    cancel = _transition("cancel", "cancel", "Cancel a waiting")
 
-    @post(
-        "/{store_id_text:str}/waitings/{waiting_id_text:str}/seat",
-        status_code=200,
-        summary="Seat a called waiting",
-    )
-    async def seat(
-        self,
-        store_id: NamedDependency[int],
-        waiting_id: NamedDependency[int],
-        actor: NamedDependency[Actor],
-        move_waiting: NamedDependency[MoveWaiting],
-    ) -> View:
-        return await move_waiting.by_store(actor, store_id, waiting_id, "seat")
-
-    @post(
-        "/{store_id_text:str}/waitings/{waiting_id_text:str}/no-show",
-        status_code=200,
-        summary="Mark a no-show",
-    )
-    async def no_show(
-        self,
-        store_id: NamedDependency[int],
-        waiting_id: NamedDependency[int],
-        actor: NamedDependency[Actor],
-        move_waiting: NamedDependency[MoveWaiting],
-    ) -> View:
-        return await move_waiting.by_store(actor, store_id, waiting_id, "no_show")
-
-    @post(
-        "/{store_id_text:str}/waitings/{waiting_id_text:str}/cancel",
-        status_code=200,
-        summary="Cancel a waiting",
-    )
-    async def cancel(
-        self,
-        store_id: NamedDependency[int],
-        waiting_id: NamedDependency[int],
-        actor: NamedDependency[Actor],
-        move_waiting: NamedDependency[MoveWaiting],
-    ) -> View:
-        return await move_waiting.by_store(actor, store_id, waiting_id, "cancel")
-
-    @get("/{store_id_text:str}/events", summary="Live changes of the store's list (SSE)")
+    @get("/{storeId:str}/events", summary="Live changes of the store's list (SSE)")
     async def events(
         self,
         store_id: NamedDependency[int],

@@ -20,7 +20,7 @@ class WaitingController(Controller):
     path = "/waitings"
     tags = ["waitings"]
 
-    @get("/{waiting_id_text:str}", summary="A waiting with its rank and estimated wait")
+    @get("/{waitingId:str}", summary="A waiting with its rank and estimated wait")
     async def show(
         self,
         waiting_id: NamedDependency[int],
@@ -29,7 +29,7 @@ class WaitingController(Controller):
     ) -> View:
         return await queries.waiting(actor, waiting_id)
 
-    @post("/{waiting_id_text:str}/cancel", status_code=200, summary="The customer cancels their waiting")
+    @post("/{waitingId:str}/cancel", status_code=200, summary="The customer cancels their waiting")
     async def cancel(
         self,
         waiting_id: NamedDependency[int],
@@ -38,7 +38,7 @@ class WaitingController(Controller):
     ) -> View:
         return await move_waiting.by_customer(actor, waiting_id)
 
-    @get("/{waiting_id_text:str}/events", summary="Live rank and status of a waiting (SSE)")
+    @get("/{waitingId:str}/events", summary="Live rank and status of a waiting (SSE)")
     async def events(
         self,
         waiting_id: NamedDependency[int],
