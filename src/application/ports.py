@@ -44,6 +44,13 @@ class RegistrationQueue(Protocol):
         """Return only once the request is durably queued; raise `QueueUnavailable` otherwise."""
         ...
 
+    async def pending(self, store_id: int) -> list[RegistrationRequest]:
+        """The store's queued requests not yet acknowledged by the worker, in queue order.
+
+        Some may be decided already (the worker records before it acknowledges).
+        """
+        ...
+
 
 class ConcurrencyConflict(Exception):
     """The store refused a write that raced another; retrying is safe."""

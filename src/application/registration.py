@@ -97,7 +97,11 @@ def _registration(request: RegistrationRequest) -> Registration:
 
 
 class RegisterWaiting:
-    """V2: load, decide and save under the store's lock, so numbers follow arrival order."""
+    """V2: load, decide and save under the store's lock, so numbers follow arrival order.
+
+    Requests for the store already answered QUEUED (V3) were accepted earlier: they are decided
+    first, under the same lock, so a V2 registration never overtakes them.
+    """
 
     def __init__(
         self,
@@ -106,14 +110,19 @@ class RegisterWaiting:
         clock: Clock,
         announcer: Announcer,
         lock_times: LockTimes,
+        queue: RegistrationQueue,
+        queued: ProcessRegistrations,
     ) -> None:
         self._uow, self._lock, self._clock = uow, lock, clock
         self._announcer, self._lock_times = announcer, lock_times
+        self._queue, self._queued = queue, queued
 
     async def __call__(self, request: RegistrationRequest) -> View:
         key = store_lock_key(request.store_id)
         times = self._lock_times
         async with self._lock.hold(key, wait_time=times.wait, lease_time=times.lease):
+            if earlier := await self._queue.pending(request.store_id):
+                await self._queued.settle(earlier)
             waiting, rank, store = await self._decide(request)
         await self._announcer.registered([waiting])
         return waiting_view(waiting, rank, store)
@@ -184,8 +193,7 @@ class ProcessRegistrations:
         while True:
             try:
                 async with self._lock.hold(key, wait_time=times.wait, lease_time=times.lease):
-                    statuses, registered = await self._decide(batch)
-                break
+                    return await self.settle(batch)
             except LockTimeout:
                 log.info("store %s busy; waiting for its lock again", batch[0].store_id)
             except ConcurrencyConflict:
@@ -195,6 +203,10 @@ class ProcessRegistrations:
                     raise
                 log.warning("store %s batch raced another writer; retrying", batch[0].store_id)
                 await asyncio.sleep(0.05 * conflicts)
+
+    async def settle(self, batch: list[RegistrationRequest]) -> list[RequestStatus]:
+        """Decide one store's requests and make the outcomes known; the caller holds the lock."""
+        statuses, registered = await self._decide(batch)
         for status in statuses:
             await self._statuses.put(status)
         await self._announcer.registered(registered)

@@ -81,11 +81,13 @@ class Container(containers.DeclarativeContainer):
 
     new_requests = providers.Singleton(NewRequests, clock)
     announcer = providers.Singleton(Announcer, notifier, uow.provider)
-    register = providers.Singleton(RegisterWaiting, uow.provider, lock, clock, announcer, lock_times)
-    submit = providers.Singleton(SubmitRegistration, uow.provider, queue, statuses)
     process = providers.Singleton(
         ProcessRegistrations, uow.provider, lock, clock, statuses, announcer, lock_times
     )
+    register = providers.Singleton(
+        RegisterWaiting, uow.provider, lock, clock, announcer, lock_times, queue, process
+    )
+    submit = providers.Singleton(SubmitRegistration, uow.provider, queue, statuses)
     create_store = providers.Singleton(CreateStore, uow.provider)
     switch_waiting = providers.Singleton(SwitchWaiting, uow.provider, announcer)
     move_waiting = providers.Singleton(MoveWaiting, uow.provider, clock, announcer)

@@ -133,7 +133,9 @@ async def test_an_unreadable_message_is_kept_as_a_dead_letter(tmp_path: Path) ->
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'poison.db'}")
     await migrate(engine)
     async with engine.begin() as connection:
-        await connection.execute(insert(queued_registrations).values(partition=0, payload=b"{not json"))
+        await connection.execute(
+            insert(queued_registrations).values(partition=0, store_id=7, payload=b"{not json")
+        )
     queue, recorder = SqlRegistrationQueue(engine, partitions=1, idle_poll_seconds=0.05), Recorder()
     queue.start(recorder)
     await queue.publish(_request(7, 0))
@@ -141,3 +143,13 @@ async def test_an_unreadable_message_is_kept_as_a_dead_letter(tmp_path: Path) ->
     await engine.dispose()
     assert recorder.of_store(7) == ["7-0"]
     assert queue.dead_count() == 1
+
+
+async def test_pending_lists_a_stores_unacknowledged_requests_in_order(queue: Queue) -> None:
+    for n in range(3):
+        await queue.publish(_request(4, n))
+        await queue.publish(_request(7, n))
+    assert [r.trace_id for r in await queue.pending(4)] == ["4-0", "4-1", "4-2"]
+    queue.start(Recorder())
+    await queue.stop()
+    assert await queue.pending(4) == []

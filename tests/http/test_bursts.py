@@ -129,3 +129,18 @@ async def test_under_contention_v2_may_refuse_but_a_refusal_takes_no_number(stor
     # The refused retry one by one (no contention now) and fill the numbers that follow.
     retried = [await api.join_v2(store["id"], f"c{i}") for i in refused]
     assert [r.json()["number"] for r in retried] == list(range(len(accepted) + 1, 101))
+
+
+async def test_numbers_follow_the_order_of_acknowledgement_across_v3_and_v2(store, api: Api, tokens: Tokens):
+    # A 202 QUEUED is an acceptance: a V2 request answered after it must not get a smaller number.
+    acknowledged: list[tuple[str, object]] = []
+    for i in range(20):
+        queued = await api.join_v3(store["id"], f"queued-{i}")
+        acknowledged.append(("v3", queued.json()["traceId"]))
+        now = await api.join_v2(store["id"], f"now-{i}")
+        acknowledged.append(("v2", now.json()["number"]))
+    numbers = [
+        value if kind == "v2" else (await api.outcome(str(value), tokens.admin))["waiting"]["number"]
+        for kind, value in acknowledged
+    ]
+    assert numbers == list(range(1, 41))

@@ -261,7 +261,14 @@ class World:
 async def register_concurrently(scenario: Scenario, lock: Lock | None = None) -> Run:
     """V2: every request calls RegisterWaiting at once, as a burst of HTTP requests would."""
     world = World(scenario)
-    register = RegisterWaiting(world.uow, lock or LocalLock(), world.clock, world.announcer, LockTimes())
+    lock = lock or LocalLock()
+    nothing_queued = LocalRegistrationQueue()
+    queued = ProcessRegistrations(
+        world.uow, lock, world.clock, LocalRequestStatuses(), world.announcer, LockTimes()
+    )
+    register = RegisterWaiting(
+        world.uow, lock, world.clock, world.announcer, LockTimes(), nothing_queued, queued
+    )
 
     async def one(ask: Ask, attempt: Attempt) -> None:
         await world.arrive(ask, attempt)

@@ -120,7 +120,9 @@ class Service:
 
     @property
     def register(self) -> RegisterWaiting:
-        return RegisterWaiting(self.uow_factory, self.lock, self.clock, self.announcer, self.lock_times)
+        return RegisterWaiting(
+            self.uow_factory, self.lock, self.clock, self.announcer, self.lock_times, self.queue, self.process
+        )
 
     @property
     def submit(self) -> SubmitRegistration:

@@ -111,6 +111,7 @@ queued_registrations = Table(
     metadata,
     Column("seq", Id, primary_key=True, autoincrement=True),
     Column("partition", Integer, nullable=False),
+    Column("store_id", Id, nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("dead", Boolean, nullable=False, server_default=text("false")),
@@ -122,3 +123,4 @@ Index(
     queued_registrations.c.dead,
     queued_registrations.c.seq,
 )
+Index("ix_queued_registrations_store", queued_registrations.c.store_id, queued_registrations.c.seq)

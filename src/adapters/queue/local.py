@@ -27,6 +27,7 @@ class LocalRegistrationQueue:
             asyncio.Queue() for _ in range(partitions)
         ]
         self._batch_size, self._attempts = batch_size, attempts
+        self._in_flight: list[list[RegistrationRequest]] = [[] for _ in range(partitions)]
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = True
         self._dead_letters: list[RegistrationRequest] = []
@@ -35,6 +36,11 @@ class LocalRegistrationQueue:
         if not self._accepting:
             raise QueueUnavailable("the service is shutting down")
         self._partitions[request.store_id % len(self._partitions)].put_nowait(request)
+
+    async def pending(self, store_id: int) -> list[RegistrationRequest]:
+        index = store_id % len(self._partitions)
+        waiting = list(self._partitions[index]._queue)  # type: ignore[attr-defined]
+        return [r for r in [*self._in_flight[index], *waiting] if r.store_id == store_id]
 
     def depth(self) -> int:
         return sum(partition.qsize() for partition in self._partitions)
@@ -50,7 +56,9 @@ class LocalRegistrationQueue:
 
     def start(self, handler: Handler) -> None:
         self._accepting = True
-        self._workers = [asyncio.create_task(self._work(p, handler)) for p in self._partitions]
+        self._workers = [
+            asyncio.create_task(self._work(index, handler)) for index in range(len(self._partitions))
+        ]
 
     async def stop(self) -> None:
         """Stop taking requests, finish those already queued, then stop the workers."""
@@ -61,14 +69,17 @@ class LocalRegistrationQueue:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
 
-    async def _work(self, partition: asyncio.Queue[RegistrationRequest], handler: Handler) -> None:
+    async def _work(self, index: int, handler: Handler) -> None:
+        partition = self._partitions[index]
         while True:
             batch = [await partition.get()]
             while len(batch) < self._batch_size and not partition.empty():
                 batch.append(partition.get_nowait())
+            self._in_flight[index] = batch
             try:
                 await self._deliver(batch, handler)
             finally:
+                self._in_flight[index] = []
                 for _ in batch:
                     partition.task_done()
 

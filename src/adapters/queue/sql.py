@@ -50,11 +50,26 @@ class SqlRegistrationQueue:
         partition = request.store_id % self._partitions
         try:
             async with self._engine.begin() as connection:
-                await connection.execute(insert(queued).values(partition=partition, payload=encode(request)))
+                row = {"partition": partition, "store_id": request.store_id, "payload": encode(request)}
+                await connection.execute(insert(queued).values(row))
         except SQLAlchemyError as error:
             raise QueueUnavailable(f"the request could not be queued: {error}") from error
         self._depth += 1
         self._wake[partition].set()
+
+    async def pending(self, store_id: int) -> list[RegistrationRequest]:
+        query = (
+            select(queued.c.payload)
+            .where(
+                queued.c.store_id == store_id,
+                queued.c.partition == store_id % self._partitions,
+                ~queued.c.dead,
+            )
+            .order_by(queued.c.seq)
+        )
+        async with self._engine.connect() as connection:
+            payloads = list(await connection.scalars(query))
+        return _readable(payloads)
 
     def depth(self) -> int:
         return self._depth
@@ -64,14 +79,9 @@ class SqlRegistrationQueue:
 
     async def dead_letters(self) -> list[RegistrationRequest]:
         async with self._engine.connect() as connection:
-            payloads = await connection.scalars(
-                select(queued.c.payload).where(queued.c.dead).order_by(queued.c.seq)
-            )
-        requests = []
-        for payload in payloads:
-            with contextlib.suppress(UnreadableMessage):
-                requests.append(decode(payload))
-        return requests
+            query = select(queued.c.payload).where(queued.c.dead).order_by(queued.c.seq)
+            payloads = list(await connection.scalars(query))
+        return _readable(payloads)
 
     def running(self) -> bool:
         return bool(self._workers) and not any(worker.done() for worker in self._workers)
@@ -156,3 +166,11 @@ class SqlRegistrationQueue:
             )
         self._depth -= len(seqs)
         self._dead += len(seqs)
+
+
+def _readable(payloads: list[bytes]) -> list[RegistrationRequest]:
+    requests = []
+    for payload in payloads:
+        with contextlib.suppress(UnreadableMessage):
+            requests.append(decode(payload))
+    return requests

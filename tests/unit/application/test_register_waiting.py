@@ -220,3 +220,17 @@ class TestNewRequests:
     def test_a_guest_with_a_landline_is_refused_before_anything_is_queued(self) -> None:
         with pytest.raises(ValidationError):
             NewRequests(Service().clock).for_guest(staff(7), 7, "김민수", "02-123-4567", 2)
+
+
+async def test_a_registration_never_overtakes_requests_already_answered_queued() -> None:
+    """FIFO across V2 and V3: a 202 QUEUED was accepted earlier than a later 201."""
+    service = Service()
+    store = await service.add_store()
+    queued = await service.submit(user_request(store.id, "early"))  # the worker has not run
+
+    now = await service.register(user_request(store.id, "late"))
+
+    decided = await service.statuses.get(queued.trace_id)
+    assert decided is not None and decided.waiting_id is not None
+    early = await service.queries.waiting(staff(store.id), decided.waiting_id)
+    assert (early["number"], now["number"]) == (1, 2)
