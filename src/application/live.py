@@ -11,10 +11,10 @@ from application.ports import Event, Notifier, RequestStatusStore
 from application.queries import Queries
 from application.requests import RequestState
 from application.views import View, for_customer, for_guest, request_view
+from domain.waiting import WaitingStatus
 
 # A waiting's stream ends with these: nothing can follow them.
 TERMINAL_EVENTS = frozenset({"seated", "cancelled", "no_show"})
-TERMINAL_STATUSES = frozenset({"SEATED", "CANCELLED", "NO_SHOW"})
 Mask = Callable[[View], View]
 
 
@@ -48,11 +48,10 @@ class LiveUpdates:
         return self._decision(actor, trace_id)
 
     async def _decision(self, actor: Actor, trace_id: str) -> AsyncIterator[Event]:
-        while True:
+        status = await self._queries.request_status(actor, trace_id)
+        while not status.decided:
             await self._statuses.wait_decided(trace_id, within=30)
             status = await self._queries.request_status(actor, trace_id)
-            if status.decided:
-                break
         waiting = await self._queries.waiting_for_request(actor, status) if status.waiting_id else None
         event = "registered" if status.state is RequestState.REGISTERED else "rejected"
         yield Event(id=trace_id, type=event, data=request_view(status, waiting))
@@ -70,7 +69,7 @@ class LiveUpdates:
             if subscription.missed is None:
                 view = await snapshot()
                 yield Event(id=subscription.head, type="snapshot", data=view)
-                if ends and view.get("status") in TERMINAL_STATUSES:
+                if ends and WaitingStatus(view["status"]).terminal:
                     return
             for event in subscription.missed or []:
                 yield Event(event.id, event.type, mask(dict(event.data)))

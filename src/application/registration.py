@@ -16,7 +16,6 @@ from application.ports import (
     Clock,
     ConcurrencyConflict,
     Lock,
-    QueueUnavailable,
     RegistrationQueue,
     RequestStatusStore,
     UnitOfWork,
@@ -155,7 +154,8 @@ class SubmitRegistration:
         await self._statuses.put(status)
         try:
             await self._queue.publish(request)
-        except QueueUnavailable:
+        except BaseException:
+            # Not queued (unavailable, or the client went away mid-write): no status to poll.
             await self._statuses.forget(request.trace_id)
             raise
         return status

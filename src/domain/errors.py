@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class DomainError(Exception):
@@ -61,29 +61,3 @@ class ValidationError(DomainError):
     @classmethod
     def of(cls, field_name: str, message: str) -> ValidationError:
         return cls(f"{field_name}: {message}", [FieldError(field_name, message)])
-
-
-REJECTIONS: dict[str, type[DomainError]] = {
-    error.code: error
-    for error in (
-        StoreNotFound,
-        WaitingClosed,
-        QueueFull,
-        AlreadyWaiting,
-        InvalidTransition,
-        LockTimeout,
-        ValidationError,
-    )
-}
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A decided refusal of a registration, kept as the request's outcome."""
-
-    code: str
-    detail: str = field(default="")
-
-    @classmethod
-    def of(cls, error: DomainError) -> Rejection:
-        return cls(error.code, error.detail)

@@ -58,5 +58,5 @@ class Store:
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as error:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:  # "Asia" names a folder
         raise ValidationError.of("timeZone", f"unknown time zone {name!r}") from error

@@ -7,6 +7,8 @@ import asyncio
 import logging
 import sys
 
+from pydantic import ValidationError
+
 from application.access import Role
 from entrypoints.container import Container, start, stop
 from entrypoints.settings import Settings
@@ -14,7 +16,11 @@ from entrypoints.settings import Settings
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"waitline: bad configuration:\n{error}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return int(args.run(args, settings) or 0)
 

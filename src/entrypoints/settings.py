@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,21 @@ class Settings(BaseSettings):
     )
     keepalive_seconds: float = Field(15.0, gt=0, description="Comment line on idle SSE streams.")
     log_level: str = "INFO"
+
+    redis_url: str | None = Field(None, description="Not in this version: the Redis lock comes next.")
+    kafka_bootstrap: str | None = Field(None, description="Not in this version: the Kafka queue comes next.")
+
+    @model_validator(mode="after")
+    def _only_what_this_version_runs(self) -> Settings:
+        # Replicas sharing one database, each with its own in-process lock, would race on every
+        # store: refuse to start rather than quietly ignore these URLs.
+        for name, value in (
+            ("WAITLINE_REDIS_URL", self.redis_url),
+            ("WAITLINE_KAFKA_BOOTSTRAP", self.kafka_bootstrap),
+        ):
+            if value:
+                raise ValueError(f"{name} is set, but this version runs embedded only (one process)")
+        return self
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:

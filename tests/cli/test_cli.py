@@ -81,3 +81,12 @@ def _poll(url: str) -> httpx.Response:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_settings_this_version_cannot_honour_stop_it_from_starting(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Several replicas on one database with in-process locks would race: refuse, do not ignore.
+    monkeypatch.setenv("WAITLINE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert main(["migrate"]) == 2
+    assert "WAITLINE_REDIS_URL" in capsys.readouterr().err

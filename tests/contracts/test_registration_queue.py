@@ -32,14 +32,16 @@ def _request(store_id: int, n: int) -> RegistrationRequest:
 
 
 class Recorder:
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, poison: str = "") -> None:
         self.batches: list[list[str]] = []
-        self.failures = failures
+        self.failures, self.poison = failures, poison
 
     async def __call__(self, batch: Sequence[RegistrationRequest]) -> None:
         if self.failures:
             self.failures -= 1
             raise RuntimeError("the store is down")
+        if any(request.trace_id == self.poison for request in batch):
+            raise RuntimeError("this request breaks the handler")
         self.batches.append([request.trace_id for request in batch])
 
     def of_store(self, store_id: int) -> list[str]:
@@ -68,7 +70,7 @@ def queue(make_queue: Queues) -> Queue:
 
 async def test_each_store_is_delivered_in_publish_order(queue: Queue) -> None:
     recorder = Recorder()
-    queue.start(recorder)
+    await queue.start(recorder)
     for n in range(40):
         for store_id in (1, 2, 3, 4):
             await queue.publish(_request(store_id, n))
@@ -81,14 +83,14 @@ async def test_requests_arrive_in_batches(queue: Queue) -> None:
     for n in range(25):
         await queue.publish(_request(3, n))
     recorder = Recorder()
-    queue.start(recorder)
+    await queue.start(recorder)
     await queue.stop()
     assert [len(batch) for batch in recorder.batches] == [10, 10, 5]
 
 
 async def test_stop_finishes_what_was_queued_then_refuses(queue: Queue) -> None:
     recorder = Recorder()
-    queue.start(recorder)
+    await queue.start(recorder)
     for n in range(5):
         await queue.publish(_request(1, n))
     await queue.stop()
@@ -99,7 +101,7 @@ async def test_stop_finishes_what_was_queued_then_refuses(queue: Queue) -> None:
 
 async def test_a_failing_batch_is_retried_not_lost(queue: Queue) -> None:
     recorder = Recorder(failures=2)
-    queue.start(recorder)
+    await queue.start(recorder)
     await queue.publish(_request(1, 0))
     await asyncio.wait_for(queue.stop(), timeout=5)
     assert recorder.of_store(1) == ["1-0"]
@@ -107,7 +109,7 @@ async def test_a_failing_batch_is_retried_not_lost(queue: Queue) -> None:
 
 async def test_a_batch_that_keeps_failing_is_set_aside(make_queue: Queues) -> None:
     queue = make_queue(partitions=1, attempts=2)
-    queue.start(Recorder(failures=100))
+    await queue.start(Recorder(failures=100))
     await queue.publish(_request(1, 0))
     await asyncio.wait_for(queue.stop(), timeout=5)
     assert [r.trace_id for r in await queue.dead_letters()] == ["1-0"]
@@ -123,7 +125,7 @@ async def test_what_was_queued_survives_a_restart(tmp_path: Path) -> None:
         await before.publish(_request(5, n))
     recorder = Recorder()
     after = SqlRegistrationQueue(engine, idle_poll_seconds=0.05)
-    after.start(recorder)
+    await after.start(recorder)
     await after.stop()
     await engine.dispose()
     assert recorder.of_store(5) == ["5-0", "5-1", "5-2"]
@@ -137,7 +139,7 @@ async def test_an_unreadable_message_is_kept_as_a_dead_letter(tmp_path: Path) ->
             insert(queued_registrations).values(partition=0, store_id=7, payload=b"{not json")
         )
     queue, recorder = SqlRegistrationQueue(engine, partitions=1, idle_poll_seconds=0.05), Recorder()
-    queue.start(recorder)
+    await queue.start(recorder)
     await queue.publish(_request(7, 0))
     await queue.stop()
     await engine.dispose()
@@ -150,6 +152,16 @@ async def test_pending_lists_a_stores_unacknowledged_requests_in_order(queue: Qu
         await queue.publish(_request(4, n))
         await queue.publish(_request(7, n))
     assert [r.trace_id for r in await queue.pending(4)] == ["4-0", "4-1", "4-2"]
-    queue.start(Recorder())
+    await queue.start(Recorder())
     await queue.stop()
     assert await queue.pending(4) == []
+
+
+async def test_one_bad_request_does_not_take_its_batch_down(make_queue: Queues) -> None:
+    queue, recorder = make_queue(partitions=1, attempts=2), Recorder(poison="2-1")
+    for n in range(3):
+        await queue.publish(_request(2, n))
+    await queue.start(recorder)
+    await asyncio.wait_for(queue.stop(), timeout=10)
+    assert recorder.of_store(2) == ["2-0", "2-2"]
+    assert [r.trace_id for r in await queue.dead_letters()] == ["2-1"]

@@ -52,6 +52,9 @@ def _bad_headers(tokens: Tokens) -> dict[str, dict[str, str]]:
         "storeId as a boolean": tokens.forged({"role": "store", "sub": "t", "storeId": True, "exp": LATER}),
         "storeId as a float": tokens.forged({"role": "store", "sub": "t", "storeId": 1.0, "exp": LATER}),
         "storeId zero": tokens.forged({"role": "store", "sub": "t", "storeId": 0, "exp": LATER}),
+        "sub too long to be a user id": tokens.forged({"role": "customer", "sub": "u" * 101, "exp": LATER}),
+        "sub with a lone surrogate": tokens.forged({"role": "customer", "sub": "a\ud800", "exp": LATER}),
+        "sub with a control character": tokens.forged({"role": "customer", "sub": "a\nb", "exp": LATER}),
         "storeId beyond 64 bits": tokens.forged(
             {"role": "store", "sub": "t", "storeId": 2**63, "exp": LATER}
         ),

@@ -29,7 +29,7 @@ async def test_ready_is_503_with_detail_while_the_queue_is_down(client, containe
     try:
         response = await client.get("/health/ready")
     finally:
-        queue.start(container.process())
+        await queue.start(container.process())
 
     assert response.status_code == 503
     body = response.json()

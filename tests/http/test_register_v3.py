@@ -189,7 +189,7 @@ async def test_a_broker_that_takes_nothing_is_503_and_nothing_is_queued(
         assert_problem(response, 503, "UNAVAILABLE")
         assert "retry-after" in response.headers
     finally:
-        queue.start(container.process())
+        await queue.start(container.process())
 
     listed = await client.get(f"/stores/{store['id']}/waitings", headers=tokens.admin)
     assert listed.json() == {"items": []}

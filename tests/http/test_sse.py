@@ -265,6 +265,19 @@ async def test_a_request_stream_gives_one_registered_event_and_ends(client, stor
     assert_waiting(event.data["waiting"], number=1)
 
 
+async def test_a_decided_request_no_longer_in_memory_is_answered_at_once(
+    client, container, store, api: Api, tokens: Tokens
+):
+    # After a restart only the database knows the outcome; the stream must not wait for news.
+    trace = (await api.join_v3(store["id"], "a")).json()["traceId"]
+    await api.outcome(trace, tokens.customer("a"))
+    await container.statuses().forget(trace)
+
+    async with sse(client, f"/v3/waiting-requests/{trace}/events", tokens.customer("a")) as stream:
+        assert (await stream.expect("registered", within=2)).data["waiting"]["number"] == 1
+        await stream.ends()
+
+
 async def test_a_request_stream_gives_one_rejected_event_and_ends(
     client, make_store, api: Api, tokens: Tokens
 ):

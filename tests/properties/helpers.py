@@ -321,7 +321,7 @@ async def queue_concurrently(scenario: Scenario) -> Run:
     worker_log = logging.getLogger(ProcessRegistrations.__module__)
     warnings = _Warnings(run.worker_warnings)
     worker_log.addHandler(warnings)
-    queue.start(worker)
+    await queue.start(worker)
     try:
         await asyncio.gather(
             *(one(ask, attempt) for ask, attempt in zip(scenario.asks, world.attempts, strict=True))

@@ -117,7 +117,3 @@ class LocalLock:
 
     def _lease(self, owner: str, lease_time: float | None) -> _Lease:
         return _Lease(owner, None if lease_time is None else self._clock() + lease_time)
-
-    def held(self, key: str) -> bool:
-        lease = self._leases.get(key)
-        return lease is not None and not lease.expired(self._clock())

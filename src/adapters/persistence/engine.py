@@ -18,6 +18,7 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) ->
 
 
 def _sqlite_engine(url: str, pool_timeout: float) -> AsyncEngine:
+    # synchronous=FULL: a commit (a 202 QUEUED among them) survives a power cut, not just a crash.
     # SQLite has one writer at a time; a single shared connection turns "database is locked"
     # into an orderly wait in the pool.
     engine = create_async_engine(
@@ -27,7 +28,7 @@ def _sqlite_engine(url: str, pool_timeout: float) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

@@ -54,7 +54,7 @@ class LocalRegistrationQueue:
     def running(self) -> bool:
         return bool(self._workers) and not any(worker.done() for worker in self._workers)
 
-    def start(self, handler: Handler) -> None:
+    async def start(self, handler: Handler) -> None:
         self._accepting = True
         self._workers = [
             asyncio.create_task(self._work(index, handler)) for index in range(len(self._partitions))
@@ -84,11 +84,24 @@ class LocalRegistrationQueue:
                     partition.task_done()
 
     async def _deliver(self, batch: list[RegistrationRequest], handler: Handler) -> None:
+        """Retry a failing batch; if it keeps failing, find the request to blame, let the rest through."""
+        if await self._tries(batch, handler):
+            return
+        if len(batch) == 1:
+            self._dead_letters.extend(batch)
+            return
+        for request in batch:
+            if not await self._tries([request], handler):
+                self._dead_letters.append(request)
+
+    async def _tries(self, batch: list[RegistrationRequest], handler: Handler) -> bool:
         for attempt in range(1, self._attempts + 1):
             try:
                 await handler(batch)
-                return
-            except Exception:
-                log.exception("batch of %d failed (attempt %d of %d)", len(batch), attempt, self._attempts)
-                await asyncio.sleep(0.1 * attempt)
-        self._dead_letters.extend(batch)
+                return True
+            except Exception as error:
+                log.error(
+                    "batch of %d failed (attempt %d of %d): %r", len(batch), attempt, self._attempts, error
+                )
+                await asyncio.sleep(min(0.1 * 2 ** (attempt - 1), 5.0))
+        return False

@@ -34,7 +34,7 @@ class SqlRegistrationQueue:
         engine: AsyncEngine,
         partitions: int = 4,
         batch_size: int = 200,
-        attempts: int = 5,
+        attempts: int = 8,
         idle_poll_seconds: float = 1.0,
     ) -> None:
         self._engine, self._partitions = engine, partitions
@@ -86,8 +86,9 @@ class SqlRegistrationQueue:
     def running(self) -> bool:
         return bool(self._workers) and not any(worker.done() for worker in self._workers)
 
-    def start(self, handler: Handler) -> None:
+    async def start(self, handler: Handler) -> None:
         self._accepting, self._stopping = True, False
+        await self._count()
         self._workers = [asyncio.create_task(self._work(p, handler)) for p in range(self._partitions)]
 
     async def stop(self) -> None:
@@ -99,18 +100,31 @@ class SqlRegistrationQueue:
         self._workers = []
 
     async def _work(self, partition: int, handler: Handler) -> None:
-        await self._count()
+        failures = 0
         while True:
-            # Cleared before looking, so a publish after the look always wakes us.
-            self._wake[partition].clear()
-            rows = await self._next_batch(partition)
-            if not rows:
-                if self._stopping:
+            try:
+                if not await self._turn(partition, handler):
                     return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake[partition].wait(), self._idle_poll)
-                continue
-            await self._deliver(rows, handler)
+                failures = 0
+            except Exception:
+                # The database hiccupped (pool timeout, disk): nothing was acknowledged, try again.
+                failures += 1
+                log.exception("partition %d: the queue could not be worked; retrying", partition)
+                await asyncio.sleep(_backoff(failures))
+
+    async def _turn(self, partition: int, handler: Handler) -> bool:
+        """Deliver the next batch, or wait for one; false once stopping and drained."""
+        # Cleared before looking, so a publish after the look always wakes us.
+        self._wake[partition].clear()
+        rows = await self._next_batch(partition)
+        if not rows:
+            if self._stopping:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake[partition].wait(), self._idle_poll)
+            return True
+        await self._deliver(rows, handler)
+        return True
 
     async def _count(self) -> None:
         async with self._engine.connect() as connection:
@@ -142,22 +156,46 @@ class SqlRegistrationQueue:
         try:
             await handler([request for _, request in readable])
         except Exception as error:
-            await self._failed(seqs, max(attempts for _, _, attempts in rows) + 1, error)
+            await self._failed(readable, max(attempts for _, _, attempts in rows) + 1, error, handler)
             return
+        await self._acknowledge(seqs)
+
+    async def _acknowledge(self, seqs: list[int]) -> None:
         async with self._engine.begin() as connection:
             await connection.execute(delete(queued).where(queued.c.seq.in_(seqs)))
         self._depth -= len(seqs)
 
-    async def _failed(self, seqs: list[int], attempts: int, error: Exception) -> None:
-        log.exception(
-            "batch of %d failed (attempt %d of %d)", len(seqs), attempts, self._attempts, exc_info=error
-        )
-        if attempts >= self._attempts:
+    async def _failed(
+        self, batch: list[tuple[int, RegistrationRequest]], attempts: int, error: Exception, handler: Handler
+    ) -> None:
+        seqs = [seq for seq, _ in batch]
+        log.error("batch of %d failed (attempt %d of %d): %r", len(seqs), attempts, self._attempts, error)
+        if attempts < self._attempts:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    update(queued).where(queued.c.seq.in_(seqs)).values(attempts=attempts)
+                )
+            await asyncio.sleep(_backoff(attempts))
+        elif len(batch) > 1:
+            await self._one_by_one(batch, handler)
+        else:
             await self._bury(seqs, f"{type(error).__name__}: {error}")
-            return
-        async with self._engine.begin() as connection:
-            await connection.execute(update(queued).where(queued.c.seq.in_(seqs)).values(attempts=attempts))
-        await asyncio.sleep(0.1 * attempts)
+
+    async def _one_by_one(self, batch: list[tuple[int, RegistrationRequest]], handler: Handler) -> None:
+        """A batch kept failing: find the request to blame, and let the others through."""
+        for seq, request in batch:
+            for attempt in range(1, self._attempts + 1):
+                try:
+                    await handler([request])
+                except Exception as error:
+                    if attempt == self._attempts:
+                        log.error("queued request %s kept failing, kept as a dead letter: %r", seq, error)
+                        await self._bury([seq], f"{type(error).__name__}: {error}")
+                    else:
+                        await asyncio.sleep(_backoff(attempt))
+                else:
+                    await self._acknowledge([seq])
+                    break
 
     async def _bury(self, seqs: list[int], error: str) -> None:
         async with self._engine.begin() as connection:
@@ -174,3 +212,7 @@ def _readable(payloads: list[bytes]) -> list[RegistrationRequest]:
         with contextlib.suppress(UnreadableMessage):
             requests.append(decode(payload))
     return requests
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(0.1 * 2 ** (attempt - 1), 5.0))

@@ -16,6 +16,7 @@ class LocalRequestStatuses:
         self._capacity = capacity
         self._statuses: OrderedDict[str, RequestStatus] = OrderedDict()
         self._decided: dict[str, asyncio.Event] = {}
+        self._waiting: dict[str, int] = {}
 
     async def put(self, status: RequestStatus) -> None:
         known = self._statuses.get(status.trace_id)
@@ -36,8 +37,16 @@ class LocalRequestStatuses:
         if status is not None and status.decided:
             return status
         event = self._decided.setdefault(trace_id, asyncio.Event())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), within)
+        self._waiting[trace_id] = self._waiting.get(trace_id, 0) + 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), within)
+        finally:
+            # The last one to stop waiting takes the wake-up away: nothing is kept for nobody.
+            self._waiting[trace_id] -= 1
+            if not self._waiting[trace_id]:
+                del self._waiting[trace_id]
+                self._decided.pop(trace_id, None)
         return self._statuses.get(trace_id)
 
     async def forget(self, trace_id: str) -> None:

@@ -65,7 +65,7 @@ def create_app(container: Container | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await start(container)
-        queue.start(container.process())
+        await queue.start(container.process())
         try:
             yield
         finally:

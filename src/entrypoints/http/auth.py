@@ -13,6 +13,7 @@ from application.access import Actor, Role
 
 ALGORITHM = "HS256"
 MAX_ID = 2**63 - 1
+MAX_SUBJECT = 100
 
 
 class Authenticator:
@@ -49,7 +50,10 @@ def _actor(claims: dict[str, Any]) -> Actor:
     store_id = claims.get("storeId")
     if role is Role.STORE and not _is_id(store_id):
         raise NotAuthorizedException("a store token needs an integer storeId")
-    return Actor(role, str(claims["sub"]), store_id if role is Role.STORE else None)
+    subject = str(claims["sub"])
+    if not 1 <= len(subject) <= MAX_SUBJECT or not subject.isprintable():
+        raise NotAuthorizedException(f"sub must be 1..{MAX_SUBJECT} printable characters")
+    return Actor(role, subject, store_id if role is Role.STORE else None)
 
 
 def _is_id(value: object) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import SQLAlchemyError
 
 from application.access import Forbidden
 from application.ports import ConcurrencyConflict, QueueUnavailable
@@ -122,5 +123,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: http_exception,
     QueueUnavailable: unavailable,
     ConcurrencyConflict: unavailable,
+    # The database refused or timed out (pool exhausted, disk, connection): retrying is the answer.
+    SQLAlchemyError: unavailable,
     Exception: unexpected,
 }

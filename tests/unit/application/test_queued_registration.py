@@ -165,7 +165,7 @@ class TestQueueWorker:
     async def test_the_worker_decides_what_was_submitted(self) -> None:
         service = Service()
         store = await service.add_store()
-        service.queue.start(service.process)
+        await service.queue.start(service.process)
         requests = [user_request(store.id, f"u{i}") for i in range(3)]
 
         for request in requests:
@@ -187,7 +187,7 @@ class TestQueueWorker:
                 crashed.append(True)
                 raise RuntimeError("worker died before acknowledging")
 
-        service.queue.start(crash_once_after_committing)
+        await service.queue.start(crash_once_after_committing)
         request = user_request(store.id)
         await service.submit(request)
         await service.queue.stop()

@@ -94,3 +94,10 @@ def test_party_sizes_outside_one_to_the_maximum_are_a_validation_error(party_siz
 
     assert refused.value.code == "VALIDATION_ERROR"
     assert [e.field for e in refused.value.errors] == ["partySize"]
+
+
+@pytest.mark.parametrize("folder", ["Asia", "America", "Etc"])
+def test_a_time_zone_folder_is_not_a_time_zone(folder: str) -> None:
+    # ZoneInfo("Asia") opens a directory: an OSError, which must still read as bad input.
+    with pytest.raises(ValidationError):
+        Store(id=1, name="Gamja", time_zone=folder)

@@ -12,8 +12,8 @@ from typing import Annotated
 from litestar.params import HeaderParameter, Parameter
 
 from domain.errors import ValidationError
+from entrypoints.http.auth import MAX_ID
 
-MAX_ID = 2**63 - 1
 _ID = re.compile(r"[1-9][0-9]{0,18}")
 
 IdText = Annotated[str, Parameter(max_length=32, description="A positive 64-bit integer.")]
@@ -21,9 +21,7 @@ TraceId = Annotated[str, Parameter(max_length=64, description="The traceId a V3 
 StatusToken = Annotated[str, Parameter(max_length=128, description="A guest's status token.")]
 LastEventId = Annotated[
     str | None,
-    HeaderParameter(
-        name="Last-Event-ID", required=False, max_length=64, description="Resume after this event."
-    ),
+    HeaderParameter(name="Last-Event-ID", required=False, description="Resume after this event."),
 ]
 
 
