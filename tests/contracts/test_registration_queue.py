@@ -125,6 +125,8 @@ async def test_what_was_queued_survives_a_restart(tmp_path: Path) -> None:
         await before.publish(_request(5, n))
     recorder = Recorder()
     after = SqlRegistrationQueue(engine, idle_poll_seconds=0.05)
+    # What the restarted service tells pollers is still QUEUED.
+    assert [r.trace_id for r in await after.all_pending()] == ["5-0", "5-1", "5-2"]
     await after.start(recorder)
     await after.stop()
     await engine.dispose()

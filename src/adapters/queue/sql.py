@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,15 +59,16 @@ class SqlRegistrationQueue:
         self._wake[partition].set()
 
     async def pending(self, store_id: int) -> list[RegistrationRequest]:
-        query = (
-            select(queued.c.payload)
-            .where(
-                queued.c.store_id == store_id,
-                queued.c.partition == store_id % self._partitions,
-                ~queued.c.dead,
-            )
-            .order_by(queued.c.seq)
+        return await self._pending(
+            queued.c.store_id == store_id, queued.c.partition == store_id % self._partitions
         )
+
+    async def all_pending(self) -> list[RegistrationRequest]:
+        """Every request not yet acknowledged: after a restart, their QUEUED status is told again."""
+        return await self._pending()
+
+    async def _pending(self, *conditions: Any) -> list[RegistrationRequest]:
+        query = select(queued.c.payload).where(~queued.c.dead, *conditions).order_by(queued.c.seq)
         async with self._engine.connect() as connection:
             payloads = list(await connection.scalars(query))
         return _readable(payloads)

@@ -14,6 +14,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from application.requests import RequestStatus
 from entrypoints.container import Container, start, stop
 from entrypoints.http.auth import Authenticator, provide_actor
 from entrypoints.http.controllers.operations import OperationsController
@@ -65,6 +66,9 @@ def create_app(container: Container | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await start(container)
+        statuses = container.statuses()
+        for request in await queue.all_pending():
+            await statuses.put(RequestStatus.queued(request))
         await queue.start(container.process())
         try:
             yield
