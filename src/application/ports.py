@@ -99,7 +99,9 @@ class RequestLog(Protocol):
 
     async def decided(self, trace_ids: Collection[str]) -> dict[str, RequestStatus]: ...
 
-    async def record(self, status: RequestStatus) -> None: ...
+    async def record(self, *statuses: RequestStatus) -> None:
+        """Keep the outcomes; raise `ConcurrencyConflict` if one was recorded already."""
+        ...
 
 
 class UnitOfWork(Protocol):

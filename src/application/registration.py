@@ -222,8 +222,7 @@ class ProcessRegistrations:
                 registered: list[Waiting] = []
             else:
                 outcomes, registered = await self._register(uow, store, fresh)
-            for outcome in outcomes:
-                await uow.requests.record(outcome)
+            await uow.requests.record(*outcomes)
             await uow.commit()
         decided.update((outcome.trace_id, outcome) for outcome in outcomes)
         return [decided[r.trace_id] for r in batch], registered

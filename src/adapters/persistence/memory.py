@@ -143,8 +143,11 @@ class MemoryRequests:
         known = {**self._db.requests, **self._pending.requests}
         return {trace_id: known[trace_id] for trace_id in trace_ids if trace_id in known}
 
-    async def record(self, status: RequestStatus) -> None:
-        self._pending.requests[status.trace_id] = status
+    async def record(self, *statuses: RequestStatus) -> None:
+        for status in statuses:
+            if status.trace_id in self._pending.requests:
+                raise ConcurrencyConflict(f"request {status.trace_id} recorded twice")
+            self._pending.requests[status.trace_id] = status
 
 
 class MemoryUnitOfWork:

@@ -265,19 +265,24 @@ class SqlRequests:
             for row in rows
         }
 
-    async def record(self, status: RequestStatus) -> None:
-        row = {
-            "trace_id": status.trace_id,
-            "store_id": status.store_id,
-            "state": str(status.state),
-            "user_id": status.user_id,
-            "waiting_id": status.waiting_id,
-            "reason": status.reason,
-        }
+    async def record(self, *statuses: RequestStatus) -> None:
+        if not statuses:
+            return
+        rows = [
+            {
+                "trace_id": status.trace_id,
+                "store_id": status.store_id,
+                "state": str(status.state),
+                "user_id": status.user_id,
+                "waiting_id": status.waiting_id,
+                "reason": status.reason,
+            }
+            for status in statuses
+        ]
         try:
-            await self._db.execute(insert(registration_requests).values(row))
+            await self._db.execute(insert(registration_requests), rows)
         except IntegrityError as error:
-            raise ConcurrencyConflict(f"request {status.trace_id} was decided concurrently") from error
+            raise ConcurrencyConflict("a request was decided concurrently") from error
 
 
 class SqlUnitOfWork:
