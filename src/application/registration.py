@@ -25,7 +25,7 @@ from application.requests import RegistrationRequest, RequestStatus
 from application.stores import existing_store
 from application.views import View, waiting_view
 from domain.customer import Channel
-from domain.errors import DomainError, LockTimeout, StoreNotFound
+from domain.errors import AlreadyWaiting, DomainError, LockTimeout, StoreNotFound
 from domain.store import Store
 from domain.waiting import Waiting
 from domain.waiting_list import Registration
@@ -196,8 +196,10 @@ class ProcessRegistrations:
                     return await self.settle(batch)
             except LockTimeout:
                 log.info("store %s busy; waiting for its lock again", batch[0].store_id)
-            except ConcurrencyConflict:
-                # Only a lost lease lets another writer in; the constraints refused its race.
+            except (ConcurrencyConflict, AlreadyWaiting):
+                # Only a lost lease lets another writer in; the constraints refused its race (an
+                # active customer's among them). Decided again on fresh data, each request gets
+                # its own answer.
                 conflicts += 1
                 if conflicts > MAX_CONFLICT_RETRIES:
                     raise

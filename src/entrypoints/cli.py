@@ -6,11 +6,16 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from adapters.persistence import schema
+from adapters.persistence.engine import make_engine
 from application.access import Role
-from entrypoints.container import Container, start, stop
+from entrypoints.container import Container
 from entrypoints.settings import Settings
 
 
@@ -19,9 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as error:
-        print(f"waitline: bad configuration:\n{error}", file=sys.stderr)
+        for problem in error.errors():
+            where = "".join(f"WAITLINE_{part}: ".upper() for part in problem["loc"][:1])
+            print(f"waitline: bad configuration: {where}{problem['msg']}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic names its implementation on every connection; the revisions it runs are enough.
+    logging.getLogger("alembic.runtime.migration").addFilter(lambda record: "Running" in record.msg)
     return int(args.run(args, settings) or 0)
 
 
@@ -51,6 +60,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from entrypoints.http.app import create_app
 
+    # Checked before uvicorn starts, so that a database that cannot work is one clear line.
+    if problem := _database_problem(settings, migrate=settings.embedded_database):
+        print(f"waitline: {problem}", file=sys.stderr)
+        return 1
     container = Container()
     container.settings.override(settings)
     host, port = args.host or settings.host, args.port or settings.port
@@ -70,12 +83,43 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(_: argparse.Namespace, settings: Settings) -> int:
-    async def run() -> None:
-        container = Container()
-        container.settings.override(settings)
-        await start(container)
-        await stop(container)
-
-    asyncio.run(run())
-    print(f"schema up to date at {settings.sqlalchemy_url()}")
+    if problem := _database_problem(settings, migrate=True):
+        print(f"waitline: {problem}", file=sys.stderr)
+        return 1
+    print(f"schema up to date ({schema.head()}) at {_shown(settings.sqlalchemy_url())}")
     return 0
+
+
+def _database_problem(settings: Settings, *, migrate: bool) -> str | None:
+    """Bring the schema up to date (or check it); what went wrong, in one line, or None."""
+
+    async def run() -> None:
+        if settings.embedded_database:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Building an index on a long table may take longer than any request should.
+        limits = replace(settings.database_limits(), statement_timeout=None) if migrate else None
+        engine = make_engine(settings.sqlalchemy_url(), limits or settings.database_limits())
+        try:
+            await (schema.upgrade(engine) if migrate else schema.check(engine))
+        finally:
+            await engine.dispose()
+
+    where = _shown(settings.sqlalchemy_url())
+    try:
+        asyncio.run(run())
+    except schema.SchemaNotCurrent as error:
+        return f"{error} ({where})"
+    except (OSError, SQLAlchemyError) as error:
+        return f"cannot use the database at {where}: {_reason(error)}"
+    return None
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's own words, without SQLAlchemy's wrapping and links."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        error = error.orig.__cause__ or error.orig
+    return (str(error) or type(error).__name__).splitlines()[0]

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.clock import SystemClock
 from adapters.lock.local import LocalLock
 from adapters.notify.local import LocalNotifier
-from adapters.persistence.engine import make_engine, migrate
+from adapters.persistence import schema
+from adapters.persistence.engine import make_engine
 from adapters.persistence.sql import SqlUnitOfWork
 from adapters.queue.sql import SqlRegistrationQueue
 from adapters.status.local import LocalRequestStatuses
@@ -30,16 +31,25 @@ from entrypoints.settings import Settings
 
 
 def engine_for(settings: Settings) -> AsyncEngine:
-    if not settings.database_url:
+    if settings.embedded_database:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return make_engine(
-        settings.sqlalchemy_url(), pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout
-    )
+    return make_engine(settings.sqlalchemy_url(), settings.database_limits())
 
 
-async def database(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    """The schema brought up to date on start; the pool closed on shutdown."""
-    await migrate(engine)
+async def database(engine: AsyncEngine, settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The schema checked on start (the embedded file is brought up to date); the pool closed on shutdown.
+
+    A configured database is migrated by an operator's `waitline migrate`, never by replicas
+    as they start.
+    """
+    try:
+        if settings.embedded_database:
+            await schema.upgrade(engine)
+        else:
+            await schema.check(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
     try:
         yield engine
     finally:
@@ -47,7 +57,7 @@ async def database(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
 
 
 async def start(container: Container) -> None:
-    """Open the container's resources (the database: migrated, pooled)."""
+    """Open the container's resources (the database: its schema checked, pooled)."""
     opened = container.init_resources()
     if opened is not None:
         await opened
@@ -63,7 +73,7 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
 
     engine = providers.Singleton(engine_for, settings)
-    database = providers.Resource(database, engine)
+    database = providers.Resource(database, engine, settings)
     uow = providers.Factory(SqlUnitOfWork, engine)
     clock = providers.Singleton(SystemClock)
     lock = providers.Singleton(LocalLock)

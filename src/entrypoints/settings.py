@@ -5,8 +5,30 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from adapters.persistence.engine import Limits
+
+# The drivers this version ships, by the scheme a user is likely to write.
+DRIVERS = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+
+
+def database_url(url: str) -> str:
+    """The URL with the driver Waitline ships (`postgresql://` means asyncpg), or a ValueError."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("not a database URL; expected e.g. postgresql://user@host:5432/db") from None
+    backend = parsed.get_backend_name()
+    driver = DRIVERS.get(backend)
+    if driver is None or parsed.drivername not in (backend, driver):
+        raise ValueError(
+            f"{parsed.drivername!r} is not supported; use postgresql://… (asyncpg) or sqlite:///…"
+        )
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
 class Settings(BaseSettings):
@@ -15,7 +37,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path(".waitline"), description="Folder for the SQLite file and the generated JWT secret."
     )
-    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in data_dir when unset.")
+    database_url: str | None = Field(
+        None,
+        description="postgresql://user@host:port/db (asyncpg) or sqlite:///file; SQLite in data_dir when unset.",
+    )
     jwt_secret: str | None = Field(None, description="HS256 secret; generated into data_dir when unset.")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -25,8 +50,12 @@ class Settings(BaseSettings):
     )
     queue_partitions: int = Field(4, ge=1, description="In-process queue partitions (workers).")
     batch_size: int = Field(200, ge=1, description="Most queued requests decided in one transaction.")
-    db_pool_size: int = Field(10, ge=1)
-    db_pool_timeout: float = Field(30.0, gt=0)
+    db_pool_size: int = Field(10, ge=1, description="Connections per process (PostgreSQL).")
+    db_pool_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a free connection.")
+    db_connect_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a new connection.")
+    db_statement_timeout: float = Field(
+        5.0, gt=0, description="Seconds a statement may run before the database cancels it (PostgreSQL)."
+    )
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(
         0, ge=0, description="Requests per minute per client address before 429; 0 turns the limit off."
@@ -36,6 +65,11 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(None, description="Not in this version: the Redis lock comes next.")
     kafka_bootstrap: str | None = Field(None, description="Not in this version: the Kafka queue comes next.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, url: str | None) -> str | None:
+        return database_url(url) if url else None
 
     @model_validator(mode="after")
     def _only_what_this_version_runs(self) -> Settings:
@@ -49,10 +83,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} is set, but this version runs embedded only (one process)")
         return self
 
+    @property
+    def embedded_database(self) -> bool:
+        """No database configured: the SQLite file in the data folder, which serve keeps migrated."""
+        return not self.database_url
+
     def sqlalchemy_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'waitline.db'}"
+
+    def database_limits(self) -> Limits:
+        return Limits(
+            pool_size=self.db_pool_size,
+            pool_timeout=self.db_pool_timeout,
+            connect_timeout=self.db_connect_timeout,
+            statement_timeout=self.db_statement_timeout,
+        )
 
     def secret(self) -> str:
         """The configured secret, or the one kept in the data folder (made on first start)."""

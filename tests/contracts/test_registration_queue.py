@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from adapters.persistence.engine import make_engine, migrate
+from adapters.persistence.engine import make_engine
+from adapters.persistence.schema import upgrade
 from adapters.persistence.tables import queued_registrations
 from adapters.queue.local import LocalRegistrationQueue
 from adapters.queue.sql import SqlRegistrationQueue
 from application.ports import QueueUnavailable
 from application.requests import RegistrationRequest
 from domain.customer import Channel
+from harness.postgres import emptied
 
 
 def _request(store_id: int, n: int) -> RegistrationRequest:
@@ -52,13 +54,17 @@ Queue = LocalRegistrationQueue | SqlRegistrationQueue
 Queues = Callable[..., Queue]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def make_queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queues]:
     if request.param == "memory":
         yield LocalRegistrationQueue
         return
+    if request.param == "postgresql":
+        async with emptied(request.getfixturevalue("postgres_url")) as engine:
+            yield partial(SqlRegistrationQueue, engine, idle_poll_seconds=0.05)
+        return
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'queue.db'}")
-    await migrate(engine)
+    await upgrade(engine)
     yield partial(SqlRegistrationQueue, engine, idle_poll_seconds=0.05)
     await engine.dispose()
 
@@ -119,7 +125,7 @@ async def test_a_batch_that_keeps_failing_is_set_aside(make_queue: Queues) -> No
 async def test_what_was_queued_survives_a_restart(tmp_path: Path) -> None:
     """The embedded queue's reason to be: a request answered QUEUED is not lost with the process."""
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}")
-    await migrate(engine)
+    await upgrade(engine)
     before = SqlRegistrationQueue(engine)
     for n in range(3):
         await before.publish(_request(5, n))
@@ -135,7 +141,7 @@ async def test_what_was_queued_survives_a_restart(tmp_path: Path) -> None:
 
 async def test_an_unreadable_message_is_kept_as_a_dead_letter(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'poison.db'}")
-    await migrate(engine)
+    await upgrade(engine)
     async with engine.begin() as connection:
         await connection.execute(
             insert(queued_registrations).values(partition=0, store_id=7, payload=b"{not json")

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from adapters.persistence.engine import make_engine, migrate
+from adapters.persistence.engine import make_engine
 from adapters.persistence.memory import MemoryDatabase, MemoryUnitOfWork
+from adapters.persistence.schema import upgrade
 from adapters.persistence.sql import SqlUnitOfWork
-from adapters.persistence.tables import metadata
 from application.ports import ConcurrencyConflict, UnitOfWork
 from application.requests import RequestState, RequestStatus
 from domain.customer import Customer
+from domain.errors import AlreadyWaiting
 from domain.store import Store
 from domain.waiting import WaitingStatus
 from domain.waiting_list import Registration
+from harness.postgres import emptied
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 DAY = date(2026, 11, 25)
@@ -30,13 +33,12 @@ async def uow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[F
         db = MemoryDatabase()
         yield lambda: MemoryUnitOfWork(db)
         return
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
-    else:
-        engine = make_engine(request.getfixturevalue("postgres_url"), pool_size=2)
-        async with engine.begin() as connection:
-            await connection.run_sync(metadata.drop_all)
-    await migrate(engine)
+    if request.param == "postgresql":
+        async with emptied(request.getfixturevalue("postgres_url")) as engine:
+            yield lambda: SqlUnitOfWork(engine)
+        return
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
+    await upgrade(engine)
     yield lambda: SqlUnitOfWork(engine)
     await engine.dispose()
 
@@ -168,9 +170,40 @@ async def test_a_second_active_waiting_of_one_customer_is_refused(uow: Factory) 
         blind = await reader.waitings.load_list(store, DAY, [])
     again = _registration(1, store)
     blind.register(Registration("another-trace", store.id, again.customer, 2, "another-token-part"), NOW)
-    with pytest.raises(ConcurrencyConflict):
+    with pytest.raises(AlreadyWaiting):
         async with uow() as work:
             await work.waitings.save_list(blind)
+            await work.commit()
+
+
+async def test_active_means_today_a_customer_left_open_yesterday_registers_again(uow: Factory) -> None:
+    store = await _store(uow, max_queue_size=1)
+    await _register(uow, store, 1)
+    async with uow() as work:
+        today = await work.waitings.load_list(store, DAY + timedelta(days=1), ["user:user-1"])
+        today.register(_registration(2, store, Customer.user("user-1")), NOW + timedelta(days=1))
+        await work.waitings.save_list(today)
+        await work.commit()
+    async with uow() as work:
+        yesterday = await work.waitings.load_list(store, DAY, ["user:user-1"])
+    assert (today.last_number, today.active_count, today.active_customers) == (1, 1, {"user:user-1"})
+    assert (yesterday.active_count, yesterday.waiting_count, yesterday.active_customers) == (
+        1,
+        1,
+        {"user:user-1"},
+    )
+
+
+async def test_a_trace_id_makes_one_waiting_only(uow: Factory) -> None:
+    store = await _store(uow)
+    await _register(uow, store, 1)
+    async with uow() as work:
+        other_day = await work.waitings.load_list(store, DAY + timedelta(days=1), [])
+    replayed = _registration(1, store, Customer.user("someone-else"))
+    other_day.register(replace(replayed, status_token="a-fresh-token-for-the-replay"), NOW)
+    with pytest.raises(ConcurrencyConflict):
+        async with uow() as work:
+            await work.waitings.save_list(other_day)
             await work.commit()
 
 

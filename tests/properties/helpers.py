@@ -372,7 +372,7 @@ def violations(run: Run) -> list[str]:
                     f"but got {earlier.number} >= {later.number}"
                 )
 
-    active = [(w.store_id, w.customer.key) for w in waitings if w.status.active]
+    active = [(w.store_id, w.business_date, w.customer.key) for w in waitings if w.status.active]
     if len(active) != len(set(active)):
         found.append(f"a customer holds two active waitings: {sorted(active)}")
 

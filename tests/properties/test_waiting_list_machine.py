@@ -87,7 +87,8 @@ class WaitingListMachine(RuleBasedStateMachine):
         return self.store.business_date(self.now)
 
     def active(self) -> list[Waiting]:
-        return [w for w in self.history if w.status.active]
+        """Active means today (DOMAIN.md): a waiting left open when its day ended counts no more."""
+        return [w for w in self.history if w.status.active and w.business_date == self.today]
 
     def load(self, customer: Customer) -> WaitingList:
         today = [w for w in self.history if w.business_date == self.today]
@@ -187,8 +188,8 @@ class WaitingListMachine(RuleBasedStateMachine):
             assert waiting.business_date == self.store.business_date(waiting.created_at)
 
     @invariant()
-    def at_most_one_active_waiting_per_customer(self) -> None:
-        keys = [w.customer.key for w in self.active()]
+    def at_most_one_active_waiting_per_customer_per_day(self) -> None:
+        keys = [(w.business_date, w.customer.key) for w in self.history if w.status.active]
         assert len(keys) == len(set(keys))
 
     @invariant()

@@ -1,1 +1,1 @@
-"""Unit of work and repositories: SQLAlchemy (SQLite embedded, PostgreSQL later) and in-memory."""
+"""Unit of work and repositories: SQLAlchemy (PostgreSQL via asyncpg, SQLite embedded) and in-memory."""

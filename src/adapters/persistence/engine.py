@@ -1,28 +1,54 @@
-"""Engines: SQLite for the embedded profile (one connection, so writers never collide)."""
+"""Engines: PostgreSQL (asyncpg, pooled, every statement bounded in time) and embedded SQLite."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from adapters.persistence.tables import metadata
+
+@dataclass(frozen=True)
+class Limits:
+    """How many connections, and how long to wait for one, for a connect and for a statement."""
+
+    pool_size: int = 10
+    pool_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    statement_timeout: float | None = 5.0
 
 
-def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) -> AsyncEngine:
+def make_engine(url: str, limits: Limits = Limits()) -> AsyncEngine:
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, pool_timeout)
-    return create_async_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, pool_pre_ping=True)
+        return _sqlite_engine(url, limits)
+    return create_async_engine(
+        url,
+        pool_size=limits.pool_size,
+        pool_timeout=limits.pool_timeout,
+        pool_pre_ping=True,
+        connect_args=_asyncpg_arguments(limits),
+    )
 
 
-def _sqlite_engine(url: str, pool_timeout: float) -> AsyncEngine:
+def _asyncpg_arguments(limits: Limits) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"timeout": limits.connect_timeout}
+    if limits.statement_timeout is not None:
+        # The server cancels a slow statement; the client's own timeout, a little later, covers a
+        # server that stopped answering altogether.
+        milliseconds = round(limits.statement_timeout * 1000)
+        arguments["server_settings"] = {"statement_timeout": str(milliseconds)}
+        arguments["command_timeout"] = limits.statement_timeout + 1
+    return arguments
+
+
+def _sqlite_engine(url: str, limits: Limits) -> AsyncEngine:
     # synchronous=FULL: a commit (a 202 QUEUED among them) survives a power cut, not just a crash.
     # SQLite has one writer at a time; a single shared connection turns "database is locked"
     # into an orderly wait in the pool.
     engine = create_async_engine(
-        url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=pool_timeout
+        url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=limits.pool_timeout
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -33,9 +59,3 @@ def _sqlite_engine(url: str, pool_timeout: float) -> AsyncEngine:
         cursor.close()
 
     return engine
-
-
-async def migrate(engine: AsyncEngine) -> None:
-    """Create what is missing. Versioned migrations come with PostgreSQL (issue 3)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)

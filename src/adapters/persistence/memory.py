@@ -18,6 +18,7 @@ from typing import Self
 from adapters.persistence.status_tokens import same_token, selector
 from application.ports import ConcurrencyConflict
 from application.requests import RequestStatus
+from domain.errors import AlreadyWaiting
 from domain.store import Store
 from domain.waiting import Waiting, WaitingStatus
 from domain.waiting_list import WaitingList
@@ -76,10 +77,12 @@ class MemoryWaitings:
     async def load_list(self, store: Store, business_date: date, customers: Collection[str]) -> WaitingList:
         key = (store.id, business_date)
         last = self._pending.sequences.get(key, (0, self._db.sequences.get(key, 0)))[1]
-        active = [w for w in self._all() if w.store_id == store.id and w.status.active]
-        waiting = [
-            w for w in active if w.business_date == business_date and w.status is WaitingStatus.WAITING
+        active = [
+            w
+            for w in self._all()
+            if w.store_id == store.id and w.business_date == business_date and w.status.active
         ]
+        waiting = [w for w in active if w.status is WaitingStatus.WAITING]
         wanted = set(customers)
         return WaitingList(
             store=store,
@@ -199,7 +202,9 @@ class MemoryUnitOfWork:
         numbers = [(w.store_id, w.business_date, w.number) for w in after.values()]
         traces = [w.trace_id for w in after.values()]
         selectors = [selector(w.status_token) for w in after.values()]
-        active = [(w.store_id, w.customer.key) for w in after.values() if w.status.active]
-        for values in (numbers, traces, selectors, active):
+        for values in (numbers, traces, selectors):
             if len(values) != len(set(values)):
                 raise ConcurrencyConflict("a unique constraint refused the change")
+        active = [(w.store_id, w.business_date, w.customer.key) for w in after.values() if w.status.active]
+        if len(active) != len(set(active)):
+            raise AlreadyWaiting("this customer already holds an active waiting at this store")

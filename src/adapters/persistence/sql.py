@@ -2,25 +2,50 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy import Index, RowMapping, Table, UniqueConstraint, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence.status_tokens import same_token, selector
-from adapters.persistence.tables import registration_requests, stores, waiting_sequences, waitings
+from adapters.persistence.tables import metadata, registration_requests, stores, waiting_sequences, waitings
 from application.ports import ConcurrencyConflict
 from application.requests import RequestState, RequestStatus
 from domain.customer import Channel, Customer
+from domain.errors import AlreadyWaiting
 from domain.store import Store
 from domain.waiting import ACTIVE_STATUSES, Waiting, WaitingStatus
 from domain.waiting_list import WaitingList
 
 ACTIVE = [str(status) for status in ACTIVE_STATUSES]
+ACTIVE_CUSTOMER = "uq_waitings_active_customer"
+
+
+def violated(error: IntegrityError) -> str | None:
+    """The name of the unique constraint or index that refused a write, if one did."""
+    cause = getattr(error.orig, "__cause__", None)
+    if name := getattr(cause, "constraint_name", None):  # PostgreSQL names it
+        return str(name)
+    # SQLite names the columns: "UNIQUE constraint failed: waitings.store_id, waitings.number"
+    message = str(error.orig)
+    if "UNIQUE constraint failed: " not in message:
+        return None
+    columns = [c.strip() for c in message.split("UNIQUE constraint failed: ", 1)[1].split(",")]
+    table, names = columns[0].split(".")[0], {c.split(".")[-1] for c in columns}
+    for unique in _uniques(metadata.tables[table]):
+        if {column.name for column in unique.columns} == names:
+            return str(unique.name)
+    return None
+
+
+def _uniques(table: Table) -> list[Index | UniqueConstraint]:
+    found: list[Index | UniqueConstraint] = [index for index in table.indexes if index.unique]
+    return found + [c for c in table.constraints if isinstance(c, UniqueConstraint)]
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -75,42 +100,31 @@ class SqlWaitings:
         self._db = connection
 
     async def load_list(self, store: Store, business_date: date, customers: Collection[str]) -> WaitingList:
-        """Two round trips however long the list: the sequence and counts, then the customers."""
-        today = waitings.c.business_date == business_date
-        last = (
-            select(waiting_sequences.c.last_number)
-            .where(
-                waiting_sequences.c.store_id == store.id, waiting_sequences.c.business_date == business_date
-            )
-            .scalar_subquery()
+        """One round trip however long the list: the sequence, the counts and the customers held."""
+        day = (waitings.c.store_id == store.id) & (waitings.c.business_date == business_date)
+        last = select(waiting_sequences.c.last_number).where(
+            waiting_sequences.c.store_id == store.id, waiting_sequences.c.business_date == business_date
         )
-        active, waiting_now, last_number = (
+        held = _aggregate_keys(self._db.dialect.name, waitings.c.customer_key).filter(
+            waitings.c.customer_key.in_(list(customers) or [""])
+        )
+        active, waiting_now, held_keys, last_number = (
             await self._db.execute(
                 select(
                     func.count(),
-                    func.count().filter(today, waitings.c.status == str(WaitingStatus.WAITING)),
-                    last,
-                ).where(waitings.c.store_id == store.id, waitings.c.status.in_(ACTIVE))
+                    func.count().filter(waitings.c.status == str(WaitingStatus.WAITING)),
+                    held,
+                    last.scalar_subquery(),
+                ).where(day, waitings.c.status.in_(ACTIVE))
             )
         ).one()
-        held: set[str] = set()
-        if customers:
-            held = set(
-                await self._db.scalars(
-                    select(waitings.c.customer_key).where(
-                        waitings.c.store_id == store.id,
-                        waitings.c.status.in_(ACTIVE),
-                        waitings.c.customer_key.in_(list(customers)),
-                    )
-                )
-            )
         return WaitingList(
             store=store,
             business_date=business_date,
             last_number=last_number or 0,
             active_count=active,
             waiting_count=waiting_now,
-            active_customers=held,
+            active_customers=_keys(held_keys),
         )
 
     async def save_list(self, waiting_list: WaitingList) -> None:
@@ -124,6 +138,8 @@ class SqlWaitings:
                 [_waiting_row(w) for w in new],
             )
         except IntegrityError as error:
+            if violated(error) == ACTIVE_CUSTOMER:
+                raise AlreadyWaiting("this customer already holds an active waiting at this store") from error
             raise ConcurrencyConflict(f"a concurrent registration won: {error.orig}") from error
         for waiting, waiting_id in zip(new, result.scalars(), strict=True):
             waiting.id = waiting_id
@@ -193,6 +209,17 @@ class SqlWaitings:
         if below is not None:
             query = query.where(waitings.c.number < below)
         return int(await self._db.scalar(query) or 0)
+
+
+def _aggregate_keys(dialect: str, column: Any) -> Any:
+    """The customer keys as one value: an array on PostgreSQL, a JSON array on SQLite."""
+    return func.array_agg(column) if dialect == "postgresql" else func.json_group_array(column)
+
+
+def _keys(aggregated: list[str] | str | None) -> set[str]:
+    if aggregated is None:
+        return set()
+    return set(json.loads(aggregated) if isinstance(aggregated, str) else aggregated)
 
 
 def _waiting_row(waiting: Waiting) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""The schema. The constraints are the second line of defence behind the lock and the domain."""
+"""The schema. The constraints are the second line of defence behind the lock and the domain.
+
+Alembic owns how a database gets here (`migrations/versions`); a change to these tables comes with
+a revision, and a test checks that the two never drift apart.
+"""
 
 from __future__ import annotations
 
@@ -81,16 +85,18 @@ waitings = Table(
     CheckConstraint("channel IN ('USER', 'APP')", name="ck_waitings_channel"),
 )
 
-# One active waiting per customer per store, whatever the code above does.
+# One active waiting per customer per store and business day, whatever the code above does.
 Index(
     "uq_waitings_active_customer",
     waitings.c.store_id,
+    waitings.c.business_date,
     waitings.c.customer_key,
     unique=True,
     sqlite_where=text(ACTIVE),
     postgresql_where=text(ACTIVE),
 )
-Index("ix_waitings_store_status", waitings.c.store_id, waitings.c.status)
+# Admission counts and ranks read one store's day by status.
+Index("ix_waitings_store_day_status", waitings.c.store_id, waitings.c.business_date, waitings.c.status)
 
 registration_requests = Table(
     "registration_requests",

@@ -120,6 +120,8 @@ class SqlRegistrationQueue:
         self._wake[partition].clear()
         rows = await self._next_batch(partition)
         if not rows:
+            if self._wake[partition].is_set():
+                return True  # published (or told to stop) while we looked: look again
             if self._stopping:
                 return False
             with contextlib.suppress(TimeoutError):

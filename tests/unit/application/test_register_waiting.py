@@ -148,12 +148,17 @@ async def test_numbers_restart_at_local_midnight_and_are_never_reused_within_a_d
     assert {w.business_date for w in service.db.waitings.values()} == {date(2026, 3, 2), date(2026, 3, 3)}
 
 
-async def test_a_waiting_left_over_from_yesterday_still_counts_as_active() -> None:
+async def test_a_waiting_left_over_from_yesterday_neither_blocks_its_customer_nor_fills_the_list() -> None:
     service = Service()
     store = await service.add_store(max_queue_size=1)
     await service.register(user_request(store.id, "u1"))
+    with pytest.raises(QueueFull):
+        await service.register(user_request(store.id, "u2"))
     service.clock.advance(timedelta(days=1))
 
+    again = await service.register(user_request(store.id, "u1"))
+
+    assert (again["number"], again["rank"]) == (1, 1)
     with pytest.raises(AlreadyWaiting):
         await service.register(user_request(store.id, "u1"))
     with pytest.raises(QueueFull):
