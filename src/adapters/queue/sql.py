@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.persistence.failures import unavailable
 from adapters.persistence.tables import queued_registrations as queued
 from adapters.queue.codec import UnreadableMessage, decode, encode
 from application.ports import QueueUnavailable
@@ -108,10 +109,10 @@ class SqlRegistrationQueue:
                 if not await self._turn(partition, handler):
                     return
                 failures = 0
-            except Exception:
-                # The database hiccupped (pool timeout, disk): nothing was acknowledged, try again.
+            except Exception as error:
+                # The database is down or hiccupped: nothing was acknowledged, try again, backing off.
                 failures += 1
-                log.exception("partition %d: the queue could not be worked; retrying", partition)
+                log.warning("partition %d: the queue could not be worked (%r); retrying", partition, error)
                 await asyncio.sleep(_backoff(failures))
 
     async def _turn(self, partition: int, handler: Handler) -> bool:
@@ -160,6 +161,8 @@ class SqlRegistrationQueue:
         try:
             await handler([request for _, request in readable])
         except Exception as error:
+            if unavailable(error):
+                raise  # the database is down: wait for it, without counting an attempt against the batch
             await self._failed(readable, max(attempts for _, _, attempts in rows) + 1, error, handler)
             return
         await self._acknowledge(seqs)
@@ -192,6 +195,8 @@ class SqlRegistrationQueue:
                 try:
                     await handler([request])
                 except Exception as error:
+                    if unavailable(error):
+                        raise  # not this request's fault: the whole turn waits for the database
                     if attempt == self._attempts:
                         log.error("queued request %s kept failing, kept as a dead letter: %r", seq, error)
                         await self._bury([seq], f"{type(error).__name__}: {error}")

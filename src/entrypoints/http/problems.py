@@ -125,5 +125,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ConcurrencyConflict: unavailable,
     # The database refused or timed out (pool exhausted, disk, connection): retrying is the answer.
     SQLAlchemyError: unavailable,
+    # A database that cannot be reached at all (refused, timed out) surfaces as the socket's error.
+    OSError: unavailable,
     Exception: unexpected,
 }
