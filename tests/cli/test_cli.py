@@ -14,7 +14,10 @@ import httpx
 import jwt
 import pytest
 
+from adapters.persistence import schema
+from adapters.persistence.engine import make_engine
 from entrypoints.cli import main
+from harness.postgres import run_apart
 
 
 @pytest.fixture
@@ -90,3 +93,78 @@ def test_settings_this_version_cannot_honour_stop_it_from_starting(
     monkeypatch.setenv("WAITLINE_REDIS_URL", "redis://127.0.0.1:6379/0")
     assert main(["migrate"]) == 2
     assert "WAITLINE_REDIS_URL" in capsys.readouterr().err
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://root@127.0.0.1/test", "WAITLINE_DATABASE_URL: Value error, 'mysql' is not supported"),
+        ("postgresql+psycopg2://postgres@127.0.0.1/test", "'postgresql+psycopg2' is not supported"),
+        ("not a url", "WAITLINE_DATABASE_URL: Value error, not a database URL"),
+    ],
+)
+def test_a_database_url_this_version_cannot_use_is_one_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, said: str
+) -> None:
+    monkeypatch.setenv("WAITLINE_DATABASE_URL", url)
+    assert main(["migrate"]) == 2
+    assert said in _one_line(capsys.readouterr().err)
+
+
+def test_an_unreachable_database_is_one_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WAITLINE_DATABASE_URL", f"postgresql://postgres:secret@127.0.0.1:{_free_port()}/none")
+    monkeypatch.setenv("WAITLINE_DB_CONNECT_TIMEOUT", "2")
+    for command in (["migrate"], ["serve"]):
+        assert main(command) == 1
+        line = _one_line(capsys.readouterr().err)
+        assert "cannot use the database at postgresql+asyncpg://postgres:***@127.0.0.1:" in line
+        assert "secret" not in line
+
+
+def test_a_missing_database_or_role_is_one_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    server = postgres_url.rsplit("/", 1)[0]
+    for url, said in (
+        (f"{server}/waitline_no_such_database", 'database "waitline_no_such_database" does not exist'),
+        (server.replace("postgres@", "waitline_no_such_role@") + "/postgres", 'role "waitline_no_such_role"'),
+    ):
+        monkeypatch.setenv("WAITLINE_DATABASE_URL", url)
+        assert main(["migrate"]) == 1
+        assert said in _one_line(capsys.readouterr().err)
+
+
+def test_serve_refuses_a_schema_that_is_behind_and_migrate_brings_it_up(
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    postgres_server_database: str,
+) -> None:
+
+    async def to(target: str) -> None:
+        engine = make_engine(postgres_server_database)
+        try:
+            await (schema.downgrade(engine, target) if target != "head" else schema.upgrade(engine))
+        finally:
+            await engine.dispose()
+
+    monkeypatch.setenv("WAITLINE_DATABASE_URL", postgres_server_database)
+    run_apart(to("head"))
+    run_apart(to("0001"))
+    try:
+        assert main(["serve"]) == 1
+        line = _one_line(capsys.readouterr().err)
+        assert "schema (0001) is behind this version" in line and "run `waitline migrate`" in line
+        assert main(["migrate"]) == 0
+        assert f"schema up to date ({schema.head()})" in capsys.readouterr().out
+    finally:
+        run_apart(to("head"))

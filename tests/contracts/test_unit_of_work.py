@@ -112,6 +112,7 @@ async def test_a_waiting_reads_back_equal(uow: Factory) -> None:
         by_id = await work.waitings.get(waiting.id)
         by_token = await work.waitings.by_status_token(waiting.status_token)
         assert await work.waitings.by_status_token("no-such-token") is None
+        assert await work.waitings.by_status_token(waiting.status_token + "\x00") is None
         # Same selector, wrong secret part: not found.
         assert await work.waitings.by_status_token(waiting.status_token[:12] + "x" * 20) is None
     assert by_id == waiting == by_token

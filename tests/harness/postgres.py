@@ -10,6 +10,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -50,16 +51,27 @@ def _reachable(dsn: str) -> bool:
 
 
 def _binaries() -> Path:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not candidates:
+    found = postgres_binaries()
+    if found is None:
         raise RuntimeError(
             "no PostgreSQL answers at WAITLINE_TEST_POSTGRES or 127.0.0.1:5432, and no initdb to start one: "
             "install PostgreSQL (e.g. apt-get install postgresql) or point WAITLINE_TEST_POSTGRES at a server"
         )
-    return Path(candidates[-1]).parent
+    return found
+
+
+def postgres_binaries() -> Path | None:
+    """The folder of initdb and pg_ctl: on the PATH, else the newest under /usr/lib/postgresql."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_major)
+    return Path(candidates[-1]).parent if candidates else None
+
+
+def _major(initdb: str) -> int:
+    version = Path(initdb).parent.parent.name
+    return int(version) if version.isdigit() else 0
 
 
 def _free_port() -> int:
@@ -70,25 +82,133 @@ def _free_port() -> int:
 
 @contextmanager
 def _private_cluster() -> Iterator[str]:
-    bin_dir, folder, port = _binaries(), Path(tempfile.mkdtemp(prefix="waitline-pg-")), _free_port()
-    user = ["--username", "postgres"]
-    run_as = {"user": "postgres"} if os.geteuid() == 0 else {}
-    if run_as:
-        shutil.chown(folder, "postgres")
-    data = folder / "data"
-    subprocess.run(
-        [bin_dir / "initdb", "-D", data, "--auth", "trust", *user], check=True, capture_output=True, **run_as
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    # The server outlives pg_ctl: its output goes to a log file, never to a pipe we would wait on.
-    start = [bin_dir / "pg_ctl", "-D", data, "-o", options, "-l", folder / "server.log", "-w", "start"]
-    subprocess.run(start, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **run_as)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        stop = [bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"]
-        subprocess.run(stop, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **run_as)
-        shutil.rmtree(folder, ignore_errors=True)
+    with PrivateCluster(_binaries()) as cluster:
+        yield cluster.dsn
+
+
+class PrivateCluster:
+    """A PostgreSQL cluster of the test's own, in a fresh folder on a free port: one a test may stop
+    (as a crash or an operator would) and start again on the same port and data, unlike the shared
+    server, which fault tests must never touch.
+
+    initdb refuses to run as root: as root, the cluster belongs to (and runs as) the postgres user.
+    """
+
+    def __init__(self, bin_dir: Path | None = None) -> None:
+        found = bin_dir or postgres_binaries()
+        if found is None:
+            raise RuntimeError(
+                "a private PostgreSQL cluster needs the server's binaries (initdb, pg_ctl), and none "
+                "is installed: apt-get install postgresql"
+            )
+        self._bin = found
+        self.port = _free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="waitline-pg-"))
+        self._run_as: dict[str, Any] = {"user": "postgres"} if os.geteuid() == 0 else {}
+        if self._run_as:
+            shutil.chown(self.folder, "postgres")
+        self.data = self.folder / "data"
+        self._initialised, self._paused = False, False
+
+    @property
+    def dsn(self) -> str:
+        """asyncpg's form: postgresql://postgres@127.0.0.1:PORT/postgres"""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy's form, with the driver Waitline runs on."""
+        return self.dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    def start(self) -> None:
+        """Start the server (made on first start) and return once it accepts connections."""
+        if not self._initialised:
+            self._pg("initdb", "-D", self.data, "--auth", "trust", "--username", "postgres")
+            self._initialised = True
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        # The server outlives pg_ctl: its output goes to a log file, never to a pipe we would wait on.
+        self._pg("pg_ctl", "-D", self.data, "-o", options, "-l", self.folder / "server.log", "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: `fast` ends every session (clients see it shutting down), `immediate`
+        quits at once like a crash. Return once it is down."""
+        self._pg("pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+    def pause(self) -> None:
+        """Freeze the server and every session (SIGSTOP): connections stay open and answer nothing,
+        like a host that hangs. `resume` thaws it."""
+        self._paused = True
+        postmaster = self._postmaster()
+        os.kill(postmaster, signal.SIGSTOP)  # first, so that it forks no session we would miss
+        for pid in _children(postmaster):
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        postmaster = self._postmaster()
+        for pid in [*_children(postmaster), postmaster]:
+            os.kill(pid, signal.SIGCONT)
+        self._paused = False
+
+    def _postmaster(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+
+    def running(self) -> bool:
+        status = [self._bin / "pg_ctl", "-D", self.data, "status"]
+        return subprocess.run(status, capture_output=True, check=False, **self._run_as).returncode == 0
+
+    def log(self) -> str:
+        path = self.folder / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def remove(self) -> None:
+        """Stop the server if it runs and delete its folder."""
+        if self._paused:
+            self.resume()
+        if self._initialised and self.running():
+            with contextlib.suppress(RuntimeError):
+                self.stop("fast")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> PrivateCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.remove()
+
+    def _pg(self, program: str, *arguments: str | Path) -> None:
+        # Never a pipe: the server pg_ctl starts would inherit it and keep it open.
+        with tempfile.TemporaryFile() as said:
+            done = subprocess.run(
+                [self._bin / program, *arguments],
+                stdin=subprocess.DEVNULL,
+                stdout=said,
+                stderr=subprocess.STDOUT,
+                check=False,
+                **self._run_as,
+            )
+            if done.returncode != 0:
+                said.seek(0)
+                output = said.read().decode(errors="replace")
+                raise RuntimeError(
+                    f"{program} {' '.join(map(str, arguments))} failed ({done.returncode}): {output}\n"
+                    f"server log: {self.log()[-2000:]}"
+                )
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # "pid (comm) state ppid ...": comm may hold spaces, so read after its closing ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                found.append(int(stat.parent.name))
+    return found
 
 
 async def _admin(dsn: str, statement: str) -> None:
@@ -139,3 +259,8 @@ async def emptied(url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+async def empty_database(url: str) -> None:
+    async with emptied(url):
+        pass

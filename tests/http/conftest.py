@@ -1,7 +1,8 @@
 """HTTP fixtures: a fresh app per test (own data folder), a client on the test's loop, tokens.
 
-Tests that need other settings mark themselves, e.g. `@pytest.mark.waitline(lock_wait_seconds=0.05)`;
-the keywords are `Settings` fields.
+Every test runs twice: on the embedded SQLite file and on the session's PostgreSQL database
+(emptied before each test). Tests that need other settings mark themselves, e.g.
+`@pytest.mark.waitline(lock_wait_seconds=0.05)`; the keywords are `Settings` fields.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from httpkit import SECRET, Api, InLoopTransport, Tokens
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from harness.postgres import empty_database, run_apart
 
 HERE = Path(__file__).parent
 
@@ -40,12 +42,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(mark)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None: the embedded SQLite file (migrated by the app as it starts); else PostgreSQL, emptied."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    run_apart(empty_database(url))
+    return url
+
+
 @pytest.fixture
-def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+def settings(tmp_path: Path, request: pytest.FixtureRequest, database_url: str | None) -> Settings:
     overrides: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers("waitline"))):
         overrides.update(marker.kwargs)
-    return Settings(data_dir=tmp_path / "data", jwt_secret=SECRET, **overrides)
+    return Settings(data_dir=tmp_path / "data", jwt_secret=SECRET, database_url=database_url, **overrides)
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """Concurrent registrations through the real use cases, interleaved the way hypothesis chooses.
 
-`YieldingUnitOfWork` wraps the memory unit of work: each repository call and each commit first
-yields to the event loop as often as the drawn schedule says, so that one request's load and
-save can straddle another's. The embedded adapters never yield on their own, so without such a
-schedule asyncio would run the requests one after another and prove nothing.
+`YieldingUnitOfWork` wraps a unit of work (memory, or PostgreSQL: see storage.py): each
+repository call and each commit first yields to the event loop as often as the drawn schedule
+says, so that one request's load and save can straddle another's. The memory adapter never
+yields on its own, so without such a schedule asyncio would run the requests one after another
+and prove nothing; PostgreSQL adds the real waits of a network round trip.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from adapters.lock.local import LocalLock
 from adapters.notify.local import LocalNotifier
-from adapters.persistence.memory import MemoryDatabase, MemoryUnitOfWork
+from adapters.persistence.memory import MemoryDatabase
 from adapters.queue.local import LocalRegistrationQueue
 from adapters.status.local import LocalRequestStatuses
 from application.announcements import Announcer
@@ -33,6 +34,7 @@ from application.requests import RegistrationRequest, RequestState, RequestStatu
 from domain.customer import Channel
 from domain.errors import DomainError
 from domain.store import Store
+from properties.storage import MemoryStorage, Storage
 from unit.helpers import NOON_IN_SEOUL, SettableClock
 
 MAX_PARTY_SIZE = 4
@@ -76,14 +78,14 @@ class _Yielding:
 
 
 class YieldingUnitOfWork:
-    """The memory unit of work, with the schedule's pauses before every storage call and commit."""
+    """A unit of work, with the schedule's pauses before every storage call and commit."""
 
     stores: Any
     waitings: Any
     requests: Any
 
-    def __init__(self, db: MemoryDatabase, pauses: Pauses) -> None:
-        self._inner, self._pauses = MemoryUnitOfWork(db), pauses
+    def __init__(self, inner: UnitOfWork, pauses: Pauses) -> None:
+        self._inner, self._pauses = inner, pauses
 
     async def __aenter__(self) -> Self:
         await self._inner.__aenter__()
@@ -225,28 +227,46 @@ class _Warnings(logging.Handler):
 
 
 class World:
-    def __init__(self, scenario: Scenario) -> None:
-        self.db = MemoryDatabase()
+    def __init__(self, scenario: Scenario, storage: Storage) -> None:
+        self.scenario, self.storage = scenario, storage
         self.pauses = Pauses(scenario.schedule)
         self.clock = SettableClock()
         self.notifier = LocalNotifier()
         self.ticks = itertools.count()
         self.settings: dict[int, StoreSettings] = {}
-        for settings in scenario.stores:
-            store = Store(
-                id=next(self.db.ids),
-                name="Onion Bakery",
-                waiting_open=settings.waiting_open,
-                max_party_size=MAX_PARTY_SIZE,
-                max_queue_size=settings.max_queue_size,
-            )
-            self.db.stores[store.id] = store
-            self.settings[store.id] = settings
-        store_ids = list(self.settings)
-        self.attempts = [Attempt(request_of(ask, i, store_ids)) for i, ask in enumerate(scenario.asks)]
+        self.stores: list[Store] = []
+        self.attempts: list[Attempt] = []
+
+    @asynccontextmanager
+    async def opened(self) -> AsyncIterator[Self]:
+        """The stores made, the attempts drawn; the storage closed after the run."""
+        await self.storage.open()
+        try:
+            for settings in self.scenario.stores:
+                store = Store(
+                    id=0,
+                    name="Onion Bakery",
+                    waiting_open=settings.waiting_open,
+                    max_party_size=MAX_PARTY_SIZE,
+                    max_queue_size=settings.max_queue_size,
+                )
+                await self.storage.add(store)
+                self.stores.append(store)
+                self.settings[store.id] = settings
+            store_ids = list(self.settings)
+            asks = self.scenario.asks
+            self.attempts = [Attempt(request_of(ask, i, store_ids)) for i, ask in enumerate(asks)]
+            yield self
+        finally:
+            await self.storage.close()
+
+    async def run(self) -> Run:
+        trace_ids = [attempt.request.trace_id for attempt in self.attempts]
+        db = await self.storage.contents(self.stores, trace_ids, self.clock.now())
+        return Run(db, self.settings, self.attempts)
 
     def uow(self) -> UnitOfWork:
-        return YieldingUnitOfWork(self.db, self.pauses)
+        return YieldingUnitOfWork(self.storage.unit_of_work(), self.pauses)
 
     @property
     def announcer(self) -> Announcer:
@@ -258,10 +278,17 @@ class World:
         attempt.started = next(self.ticks)
 
 
-async def register_concurrently(scenario: Scenario, lock: Lock | None = None) -> Run:
+async def register_concurrently(
+    scenario: Scenario, lock: Lock | None = None, storage: Storage | None = None
+) -> Run:
     """V2: every request calls RegisterWaiting at once, as a burst of HTTP requests would."""
-    world = World(scenario)
-    lock = lock or LocalLock()
+    async with World(scenario, storage or MemoryStorage()).opened() as world:
+        await _register_all(world, lock or LocalLock())
+        return await world.run()
+
+
+async def _register_all(world: World, lock: Lock) -> None:
+    scenario = world.scenario
     nothing_queued = LocalRegistrationQueue()
     queued = ProcessRegistrations(
         world.uow, lock, world.clock, LocalRequestStatuses(), world.announcer, LockTimes()
@@ -284,23 +311,28 @@ async def register_concurrently(scenario: Scenario, lock: Lock | None = None) ->
     await asyncio.gather(
         *(one(ask, attempt) for ask, attempt in zip(scenario.asks, world.attempts, strict=True))
     )
-    return Run(world.db, world.settings, world.attempts)
 
 
-async def queue_concurrently(scenario: Scenario) -> Run:
+async def queue_concurrently(scenario: Scenario, storage: Storage | None = None) -> Run:
     """V3: every request is submitted at once; a worker decides them; some are delivered twice."""
-    world = World(scenario)
+    async with World(scenario, storage or MemoryStorage()).opened() as world:
+        return await _queue_all(world)
+
+
+async def _queue_all(world: World) -> Run:
+    scenario = world.scenario
     statuses = LocalRequestStatuses()
     queue = LocalRegistrationQueue(partitions=scenario.partitions, batch_size=scenario.batch_size, attempts=1)
     process = ProcessRegistrations(
         world.uow, LocalLock(), world.clock, statuses, world.announcer, LockTimes()
     )
     submit = SubmitRegistration(world.uow, queue, statuses)
-    run = Run(world.db, world.settings, world.attempts)
+    deliveries: dict[str, list[RequestStatus]] = defaultdict(list)
+    worker_warnings: list[str] = []
 
     async def worker(batch: Sequence[RegistrationRequest]) -> None:
         for outcome in await process(batch):
-            run.deliveries[outcome.trace_id].append(outcome)
+            deliveries[outcome.trace_id].append(outcome)
 
     async def one(ask: Ask, attempt: Attempt) -> None:
         await world.arrive(ask, attempt)
@@ -319,7 +351,7 @@ async def queue_concurrently(scenario: Scenario) -> Run:
 
     # Under the lock the worker must never race another writer; it would log and retry quietly.
     worker_log = logging.getLogger(ProcessRegistrations.__module__)
-    warnings = _Warnings(run.worker_warnings)
+    warnings = _Warnings(worker_warnings)
     worker_log.addHandler(warnings)
     await queue.start(worker)
     try:
@@ -329,6 +361,8 @@ async def queue_concurrently(scenario: Scenario) -> Run:
         await queue.stop()
     finally:
         worker_log.removeHandler(warnings)
+    run = await world.run()
+    run.deliveries, run.worker_warnings = deliveries, worker_warnings
     run.dead_letters = await queue.dead_letters()
     for attempt in run.attempts:
         run.statuses[attempt.request.trace_id] = await statuses.get(attempt.request.trace_id)

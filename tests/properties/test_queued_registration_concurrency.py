@@ -7,17 +7,22 @@ import asyncio
 from hypothesis import given
 
 from properties.helpers import Scenario, queue_concurrently, queue_violations, scenarios, violations
+from properties.storage import StorageFactory
 
 
-@given(scenarios(stores=3, requests=20, redelivery=True))
-def test_queued_bursts_keep_every_rule_and_decide_each_trace_id_once(scenario: Scenario) -> None:
-    run = asyncio.run(queue_concurrently(scenario))
+@given(scenario=scenarios(stores=3, requests=20, redelivery=True))
+def test_queued_bursts_keep_every_rule_and_decide_each_trace_id_once(
+    scenario: Scenario, storage: StorageFactory
+) -> None:
+    run = asyncio.run(queue_concurrently(scenario, storage()))
 
     assert violations(run) + queue_violations(run, scenario) == []
 
 
-@given(scenarios(stores=1, requests=20, redelivery=True))
-def test_a_queued_burst_at_one_store_numbers_in_acceptance_order(scenario: Scenario) -> None:
-    run = asyncio.run(queue_concurrently(scenario))
+@given(scenario=scenarios(stores=1, requests=20, redelivery=True))
+def test_a_queued_burst_at_one_store_numbers_in_acceptance_order(
+    scenario: Scenario, storage: StorageFactory
+) -> None:
+    run = asyncio.run(queue_concurrently(scenario, storage()))
 
     assert violations(run) + queue_violations(run, scenario) == []

@@ -15,7 +15,7 @@ from datetime import date
 from types import TracebackType
 from typing import Self
 
-from adapters.persistence.status_tokens import same_token, selector
+from adapters.persistence.status_tokens import same_token, selector, well_formed
 from application.ports import ConcurrencyConflict
 from application.requests import RequestStatus
 from domain.errors import AlreadyWaiting
@@ -109,6 +109,8 @@ class MemoryWaitings:
         return next((_copy(w) for w in self._all() if w.id == waiting_id), None)
 
     async def by_status_token(self, status_token: str) -> Waiting | None:
+        if not well_formed(status_token):
+            return None
         key = selector(status_token)
         found = next((w for w in self._all() if selector(w.status_token) == key), None)
         return _copy(found) if found and same_token(found.status_token, status_token) else None

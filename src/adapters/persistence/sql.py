@@ -12,7 +12,7 @@ from sqlalchemy import Index, RowMapping, Table, UniqueConstraint, func, insert,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.persistence.status_tokens import same_token, selector
+from adapters.persistence.status_tokens import same_token, selector, well_formed
 from adapters.persistence.tables import metadata, registration_requests, stores, waiting_sequences, waitings
 from application.ports import ConcurrencyConflict
 from application.requests import RequestState, RequestStatus
@@ -172,6 +172,8 @@ class SqlWaitings:
         return await self._one(waitings.c.id == waiting_id)
 
     async def by_status_token(self, status_token: str) -> Waiting | None:
+        if not well_formed(status_token):
+            return None
         waiting = await self._one(waitings.c.status_selector == selector(status_token))
         return waiting if waiting and same_token(waiting.status_token, status_token) else None
 

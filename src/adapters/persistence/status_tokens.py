@@ -7,8 +7,16 @@ compared in constant time, so response times tell an attacker nothing about the 
 from __future__ import annotations
 
 import hmac
+import re
 
 SELECTOR_LENGTH = 12
+# What secrets.token_urlsafe gives out; anything else (a NUL byte PostgreSQL cannot even compare,
+# say) names no waiting and is never sent to the database.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def well_formed(status_token: str) -> bool:
+    return TOKEN_SHAPE.fullmatch(status_token) is not None
 
 
 def selector(status_token: str) -> str:
