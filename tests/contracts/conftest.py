@@ -1,1 +1,0 @@
-"""Real servers the contract suites run against (see tests/harness and tests/conftest.py)."""
