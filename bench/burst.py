@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from application.access import Role  # noqa: E402
 from entrypoints.http.auth import Authenticator  # noqa: E402
+from sections import replace_section  # noqa: E402
 
 TOKENS = Authenticator(SECRET)
 
@@ -188,13 +189,7 @@ def report(n: int, timings: dict[str, list[float]]) -> str:
 
 
 def _show_in_readme(text: str) -> None:
-    readme = ROOT / "README.md"
-    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-    content = readme.read_text()
-    if start in content and end in content:
-        table = text.split("\n", 2)[2].strip()
-        before, rest = content.split(start, 1)
-        readme.write_text(f"{before}{start}\n{table}\n{end}{rest.split(end, 1)[1]}")
+    replace_section(ROOT / "README.md", "bench", text.split("\n", 2)[2])
 
 
 def main() -> None:
@@ -207,7 +202,7 @@ def main() -> None:
     with _server() as port:
         timings = asyncio.run(run(port, args.n, args.rounds))
     text = report(args.n, timings)
-    RESULTS.write_text(text)
+    replace_section(RESULTS, "burst", text.split("\n", 2)[2])
     _show_in_readme(text)
     print(text)
 

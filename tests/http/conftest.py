@@ -7,7 +7,6 @@ Every test runs twice: on the embedded SQLite file and on the session's PostgreS
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from httpkit import SECRET, Api, InLoopTransport, Tokens
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from harness.app import lifespan_of, quiet_litestar
 from harness.postgres import empty_database, run_apart
 
 HERE = Path(__file__).parent
@@ -30,16 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Every test builds an app, and Litestar repeats the same deprecation notes about the handlers'
-    # signatures (inferred dependencies) each time: dozens per test, drowning real failures.
-    quiet = [
-        pytest.mark.filterwarnings("ignore::litestar.exceptions.LitestarDeprecationWarning"),
-        pytest.mark.filterwarnings("ignore:Deprecated '(header|query)' parameter:DeprecationWarning"),
-    ]
-    for item in items:
-        if HERE in item.path.parents:
-            for mark in quiet:
-                item.add_marker(mark)
+    quiet_litestar(items, HERE)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -75,36 +66,16 @@ def serve() -> Callable[[Container], contextlib.AbstractAsyncContextManager[http
     async def start(container: Container) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(container)
         transport = InLoopTransport(app)
-        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        stopping = asyncio.Event()
-
-        async def run_lifespan() -> None:
-            # One task enters and leaves the lifespan: pytest-asyncio may tear a fixture down in
-            # another task than it set it up in, and anyio's task groups refuse that.
+        async with lifespan_of(app):
             try:
-                async with app.lifespan():
-                    ready.set_result(None)
-                    await stopping.wait()
-            except BaseException as error:
-                if ready.done():
-                    raise  # failed while stopping: the teardown below reports it
-                ready.set_exception(error)  # failed while starting: the setup reports it
-
-        lifespan = asyncio.create_task(run_lifespan())
-        async with asyncio.timeout(10):
-            await ready
-        try:
-            # Any single request (or gap between two chunks of a body) beyond 60 s fails the test.
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://testserver", timeout=60
-            ) as client:
-                yield client
-        finally:
-            # Streams a test left open must not outlive the app's database.
-            await transport.cancel_all()
-            stopping.set()
-            async with asyncio.timeout(10):
-                await lifespan
+                # Any single request (or gap between two chunks of a body) beyond 60 s fails the test.
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://testserver", timeout=60
+                ) as client:
+                    yield client
+            finally:
+                # Streams a test left open must not outlive the app's database.
+                await transport.cancel_all()
 
     return start
 

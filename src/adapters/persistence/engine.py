@@ -33,13 +33,16 @@ def make_engine(url: str, limits: Limits = Limits()) -> AsyncEngine:
 
 
 def _asyncpg_arguments(limits: Limits) -> dict[str, Any]:
-    arguments: dict[str, Any] = {"timeout": limits.connect_timeout}
+    # asyncpg prepares every statement, and after five runs PostgreSQL may switch to a generic
+    # plan that cannot see the values: registration's IN list of customers is then compared row by
+    # row instead of hashed (measured: 4.7k -> 7.7k decided/s). Planning each time is cheaper.
+    settings = {"plan_cache_mode": "force_custom_plan"}
+    arguments: dict[str, Any] = {"timeout": limits.connect_timeout, "server_settings": settings}
     if limits.statement_timeout is not None:
         # The server cancels a slow statement; the client's own timeout, a little later, covers a
         # server that stopped answering altogether.
-        milliseconds = round(limits.statement_timeout * 1000)
-        arguments["server_settings"] = {"statement_timeout": str(milliseconds)}
-        arguments["command_timeout"] = limits.statement_timeout + 1
+        settings["statement_timeout"] = str(round(limits.statement_timeout * 1000))
+        arguments["command_timeout"] = limits.statement_timeout + 0.5
     return arguments
 
 

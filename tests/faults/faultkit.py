@@ -1,0 +1,98 @@
+"""Plumbing for the fault tests: the app on a given database, served on the test's own loop,
+tokens, and the answers' timing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from application.access import Role
+from entrypoints.container import Container
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import Authenticator
+from entrypoints.settings import Settings
+from harness.app import lifespan_of
+from harness.postgres import PrivateCluster
+
+SECRET = "fault-tests-secret-" + "s" * 64
+Headers = dict[str, str]
+PROBLEM_JSON = "application/problem+json"
+
+# Small timeouts, so that an outage is answered within about a second.
+TIMEOUTS: dict[str, Any] = {
+    "db_statement_timeout": 1.0,
+    "db_connect_timeout": 1.0,
+    "db_pool_timeout": 1.0,
+    "lock_wait_seconds": 2.0,
+    "db_pool_size": 4,
+}
+
+
+class Tokens:
+    def __init__(self) -> None:
+        self._authenticator = Authenticator(SECRET)
+
+    @property
+    def admin(self) -> Headers:
+        return self._bearer(self._authenticator.token(Role.ADMIN, "root"))
+
+    def customer(self, subject: str) -> Headers:
+        return self._bearer(self._authenticator.token(Role.CUSTOMER, subject))
+
+    def store(self, store_id: int) -> Headers:
+        return self._bearer(self._authenticator.token(Role.STORE, "tablet", store_id))
+
+    @staticmethod
+    def _bearer(token: str) -> Headers:
+        return {"Authorization": f"Bearer {token}"}
+
+
+def container_on(cluster: PrivateCluster, data_dir: Path, **overrides: Any) -> Container:
+    settings = Settings(
+        data_dir=data_dir, jwt_secret=SECRET, database_url=cluster.url, **{**TIMEOUTS, **overrides}
+    )
+    container = Container()
+    container.settings.override(settings)
+    return container
+
+
+@contextlib.asynccontextmanager
+async def serving(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan (the queue's workers included), and a client on this loop."""
+    app = create_app(container)
+    async with lifespan_of(app, stop_within=15):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@dataclass
+class Timed:
+    response: httpx.Response
+    seconds: float
+
+
+async def timed(call: Any, limit: float = 30.0) -> Timed:
+    """Await one request, bounded (a hang fails rather than stalls the test), and say how long it took."""
+    started = time.perf_counter()
+    async with asyncio.timeout(limit):
+        response = await call
+    return Timed(response, time.perf_counter() - started)
+
+
+def assert_unavailable(answer: Timed, within: float, codes: tuple[str, ...] = ("UNAVAILABLE",)) -> None:
+    """503 UNAVAILABLE as a problem, with Retry-After, in time: never a 500, never a hang."""
+    response = answer.response
+    where = f"{response.request.method} {response.request.url.path}"
+    assert response.status_code == 503, (where, response.status_code, response.text)
+    assert response.headers["content-type"].startswith(PROBLEM_JSON), (where, response.headers)
+    assert response.json()["code"] in codes, (where, response.text)
+    assert int(response.headers["retry-after"]) >= 1, (where, response.headers)
+    assert answer.seconds < within, f"{where} took {answer.seconds:.2f} s"
