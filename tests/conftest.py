@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 from adapters.persistence.engine import Limits, make_engine
 from adapters.persistence.schema import upgrade
 from harness.postgres import postgres_database, run_apart
+from harness.redis import redis_server
 
 # `default` keeps the whole suite within minutes on two cores; `thorough` is for long runs:
 # HYPOTHESIS_PROFILE=thorough scripts/test
@@ -41,3 +42,10 @@ def postgres_url(postgres_server_database: str) -> str:
 
     run_apart(migrate())
     return postgres_server_database
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The real Redis (or a private one), shared: every test keeps to keys of its own."""
+    with redis_server() as url:
+        yield url

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from adapters.lock.local import LocalLock
+from adapters.lock.redis import RedisLock
 from application.ports import Lock
 from domain.errors import LockTimeout
 
 Locks = Callable[[], Lock]
 
 
-@pytest.fixture(params=["local"])
-def make_lock(request: pytest.FixtureRequest) -> Locks:
-    return LocalLock
+@pytest.fixture(params=["local", "redis"])
+async def make_lock(request: pytest.FixtureRequest) -> AsyncIterator[Locks]:
+    if request.param == "local":
+        yield LocalLock
+        return
+    url, made = request.getfixturevalue("redis_url"), []
+    prefix = f"test:{uuid.uuid4().hex}:"
+
+    def make() -> Lock:
+        made.append(RedisLock.from_url(url, prefix=prefix))
+        return made[-1]
+
+    yield make
+    for lock in made:
+        await lock.close()
 
 
 async def test_one_holder_at_a_time(make_lock: Locks) -> None:
@@ -75,12 +89,20 @@ async def test_an_expired_lease_lets_the_next_in_and_its_unlock_touches_nothing(
         # The lease is over: another holder may take it, and our unlock must not free theirs.
         async with lock.hold("k", wait_time=0.5, lease_time=10):
             pass
-        theirs = lock.hold("k", wait_time=0.5, lease_time=10)
-        await theirs.__aenter__()
+        taken, done = asyncio.Event(), asyncio.Event()
+
+        async def theirs() -> None:
+            async with lock.hold("k", wait_time=0.5, lease_time=10):
+                taken.set()
+                await done.wait()
+
+        other = asyncio.create_task(theirs())
+        await taken.wait()
     with pytest.raises(LockTimeout):
         async with lock.hold("k", wait_time=0.05, lease_time=10):
             pass
-    await theirs.__aexit__(None, None, None)
+    done.set()
+    await other
 
 
 async def test_a_lease_of_none_is_kept_while_held(make_lock: Locks) -> None:
