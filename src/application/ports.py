@@ -28,11 +28,16 @@ class Lock(Protocol):
     `lease_time` seconds after it was taken, or, with `lease_time=None`, is kept alive by a
     watchdog for as long as the holder lives. Leaving the block unlocks only if this holder
     still owns the lock.
+
+    The block is given a fencing token: it grows with each acquisition of the key, survives a
+    restart of the lock's server (it follows the clock), and is never smaller than one given
+    before. A store that remembers the largest token it saw (`StoreRepository.fence`) can refuse
+    the late writes of a holder whose lease ended while it was paused.
     """
 
     def hold(
         self, key: str, *, wait_time: float, lease_time: float | None
-    ) -> AbstractAsyncContextManager[None]: ...
+    ) -> AbstractAsyncContextManager[int]: ...
 
 
 class QueueUnavailable(Exception):
@@ -64,6 +69,14 @@ class StoreRepository(Protocol):
     async def get(self, store_id: int) -> Store | None: ...
 
     async def save(self, store: Store) -> None: ...
+
+    async def fence(self, store_id: int, token: int) -> None:
+        """Write under the store's lock only while `token` is the newest the store has seen.
+
+        Raise `ConcurrencyConflict` when a larger token was seen: a newer holder of the lock
+        wrote, so this holder's lease ended; the transaction must not commit.
+        """
+        ...
 
 
 class WaitingRepository(Protocol):

@@ -119,16 +119,17 @@ class RegisterWaiting:
     async def __call__(self, request: RegistrationRequest) -> View:
         key = store_lock_key(request.store_id)
         times = self._lock_times
-        async with self._lock.hold(key, wait_time=times.wait, lease_time=times.lease):
+        async with self._lock.hold(key, wait_time=times.wait, lease_time=times.lease) as fence:
             if earlier := await self._queue.pending(request.store_id):
-                await self._queued.settle(earlier)
-            waiting, rank, store = await self._decide(request)
+                await self._queued.settle(earlier, fence)
+            waiting, rank, store = await self._decide(request, fence)
         await self._announcer.registered([waiting])
         return waiting_view(waiting, rank, store)
 
-    async def _decide(self, request: RegistrationRequest) -> tuple[Waiting, int, Store]:
+    async def _decide(self, request: RegistrationRequest, fence: int) -> tuple[Waiting, int, Store]:
         async with self._uow() as uow:
             store = await existing_store(uow, request.store_id)
+            await uow.stores.fence(store.id, fence)
             now = self._clock.now()
             day = await uow.waitings.load_list(store, store.business_date(now), [request.customer.key])
             waiting = day.register(_registration(request), now)
@@ -192,8 +193,8 @@ class ProcessRegistrations:
         conflicts = 0
         while True:
             try:
-                async with self._lock.hold(key, wait_time=times.wait, lease_time=times.lease):
-                    return await self.settle(batch)
+                async with self._lock.hold(key, wait_time=times.wait, lease_time=times.lease) as fence:
+                    return await self.settle(batch, fence)
             except LockTimeout:
                 log.info("store %s busy; waiting for its lock again", batch[0].store_id)
             except (ConcurrencyConflict, AlreadyWaiting):
@@ -206,15 +207,18 @@ class ProcessRegistrations:
                 log.warning("store %s batch raced another writer; retrying", batch[0].store_id)
                 await asyncio.sleep(0.05 * conflicts)
 
-    async def settle(self, batch: list[RegistrationRequest]) -> list[RequestStatus]:
-        """Decide one store's requests and make the outcomes known; the caller holds the lock."""
-        statuses, registered = await self._decide(batch)
+    async def settle(self, batch: list[RegistrationRequest], fence: int) -> list[RequestStatus]:
+        """Decide one store's requests and make the outcomes known; the caller holds the lock,
+        `fence` its token."""
+        statuses, registered = await self._decide(batch, fence)
         for status in statuses:
             await self._statuses.put(status)
         await self._announcer.registered(registered)
         return statuses
 
-    async def _decide(self, batch: list[RegistrationRequest]) -> tuple[list[RequestStatus], list[Waiting]]:
+    async def _decide(
+        self, batch: list[RegistrationRequest], fence: int
+    ) -> tuple[list[RequestStatus], list[Waiting]]:
         async with self._uow() as uow:
             decided = await uow.requests.decided([r.trace_id for r in batch])
             fresh = list({r.trace_id: r for r in batch if r.trace_id not in decided}.values())
@@ -223,6 +227,7 @@ class ProcessRegistrations:
                 outcomes = [RequestStatus.queued(r).rejected(StoreNotFound.code) for r in fresh]
                 registered: list[Waiting] = []
             else:
+                await uow.stores.fence(store.id, fence)
                 outcomes, registered = await self._register(uow, store, fresh)
             await uow.requests.record(*outcomes)
             await uow.commit()

@@ -9,9 +9,11 @@ import sys
 from dataclasses import replace
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from adapters.lock.redis import RedisLock
 from adapters.persistence import schema
 from adapters.persistence.engine import make_engine
 from application.access import Role
@@ -61,7 +63,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from entrypoints.http.app import create_app
 
     # Checked before uvicorn starts, so that a database that cannot work is one clear line.
-    if problem := _database_problem(settings, migrate=settings.embedded_database):
+    if problem := _database_problem(settings, migrate=settings.embedded_database) or _redis_problem(settings):
         print(f"waitline: {problem}", file=sys.stderr)
         return 1
     container = Container()
@@ -111,6 +113,25 @@ def _database_problem(settings: Settings, *, migrate: bool) -> str | None:
         return f"{error} ({where})"
     except (OSError, SQLAlchemyError) as error:
         return f"cannot use the database at {where}: {_reason(error)}"
+    return None
+
+
+def _redis_problem(settings: Settings) -> str | None:
+    if not settings.redis_url:
+        return None
+
+    async def ping(url: str) -> None:
+        lock = RedisLock.from_url(url)
+        try:
+            async with asyncio.timeout(settings.db_connect_timeout):
+                await lock.ping()
+        finally:
+            await lock.close()
+
+    try:
+        asyncio.run(ping(settings.redis_url))
+    except (OSError, RedisError) as error:
+        return f"cannot use Redis at {_shown(settings.redis_url)}: {_reason(error) or type(error).__name__}"
     return None
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.clock import SystemClock
 from adapters.lock.local import LocalLock
+from adapters.lock.redis import RedisLock
 from adapters.notify.local import LocalNotifier
 from adapters.persistence import schema
 from adapters.persistence.engine import make_engine
@@ -17,6 +18,7 @@ from adapters.queue.sql import SqlRegistrationQueue
 from adapters.status.local import LocalRequestStatuses
 from application.announcements import Announcer
 from application.live import LiveUpdates
+from application.ports import Lock
 from application.queries import Queries
 from application.registration import (
     LockTimes,
@@ -56,6 +58,23 @@ async def database(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Asy
         await engine.dispose()
 
 
+def store_lock(settings: Settings) -> Lock:
+    """The stores' lock: on Redis when configured (shared by every process), else in-process."""
+    if settings.redis_url:
+        return RedisLock.from_url(settings.redis_url, prefix=settings.redis_prefix)
+    return LocalLock()
+
+
+async def lock_connections(lock: Lock) -> AsyncIterator[None]:
+    """Closed on shutdown. (A resource of its own: providers that depend on an async resource
+    hand out futures, so the lock itself stays a plain singleton.)"""
+    try:
+        yield
+    finally:
+        if isinstance(lock, RedisLock):
+            await lock.close()
+
+
 async def start(container: Container) -> None:
     """Open the container's resources (the database: its schema checked, pooled)."""
     opened = container.init_resources()
@@ -76,7 +95,8 @@ class Container(containers.DeclarativeContainer):
     database = providers.Resource(database, engine, settings)
     uow = providers.Factory(SqlUnitOfWork, engine)
     clock = providers.Singleton(SystemClock)
-    lock = providers.Singleton(LocalLock)
+    lock = providers.Singleton(store_lock, settings)
+    lock_closed = providers.Resource(lock_connections, lock)
     notifier = providers.Singleton(LocalNotifier)
     statuses = providers.Singleton(LocalRequestStatuses)
     queue = providers.Singleton(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,7 +64,10 @@ class Settings(BaseSettings):
     keepalive_seconds: float = Field(15.0, gt=0, description="Comment line on idle SSE streams.")
     log_level: str = "INFO"
 
-    redis_url: str | None = Field(None, description="Not in this version: the Redis lock comes next.")
+    redis_url: str | None = Field(
+        None, description="redis://host:6379/0: the stores' lock is then shared by every process on it."
+    )
+    redis_prefix: str = Field("waitline:", description="Put before every Redis key of this service.")
     kafka_bootstrap: str | None = Field(None, description="Not in this version: the Kafka queue comes next.")
 
     @field_validator("database_url")
@@ -71,16 +75,19 @@ class Settings(BaseSettings):
     def _supported_database(cls, url: str | None) -> str | None:
         return database_url(url) if url else None
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, url: str | None) -> str | None:
+        if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("expected redis://host:6379/0 (or rediss://, unix://)")
+        return url or None
+
     @model_validator(mode="after")
     def _only_what_this_version_runs(self) -> Settings:
-        # Replicas sharing one database, each with its own in-process lock, would race on every
-        # store: refuse to start rather than quietly ignore these URLs.
-        for name, value in (
-            ("WAITLINE_REDIS_URL", self.redis_url),
-            ("WAITLINE_KAFKA_BOOTSTRAP", self.kafka_bootstrap),
-        ):
-            if value:
-                raise ValueError(f"{name} is set, but this version runs embedded only (one process)")
+        # Replicas sharing one database and one lock, each with its own in-process queue worker
+        # and live updates, would not see each other's requests: refuse rather than ignore.
+        if self.kafka_bootstrap:
+            raise ValueError("WAITLINE_KAFKA_BOOTSTRAP is set, but the Kafka queue is not in this version")
         return self
 
     @property

@@ -89,10 +89,18 @@ def _poll(url: str) -> httpx.Response:
 def test_settings_this_version_cannot_honour_stop_it_from_starting(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Several replicas on one database with in-process locks would race: refuse, do not ignore.
-    monkeypatch.setenv("WAITLINE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    # Replicas each with an in-process queue would not see each other's requests: refuse, do not ignore.
+    monkeypatch.setenv("WAITLINE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     assert main(["migrate"]) == 2
-    assert "WAITLINE_REDIS_URL" in capsys.readouterr().err
+    assert "WAITLINE_KAFKA_BOOTSTRAP" in _one_line(capsys.readouterr().err)
+
+
+def test_a_redis_url_that_is_not_one_is_one_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WAITLINE_REDIS_URL", "http://127.0.0.1:6379")
+    assert main(["migrate"]) == 2
+    assert "WAITLINE_REDIS_URL: Value error, expected redis://" in _one_line(capsys.readouterr().err)
 
 
 def _one_line(err: str) -> str:
@@ -168,3 +176,12 @@ def test_serve_refuses_a_schema_that_is_behind_and_migrate_brings_it_up(
         assert f"schema up to date ({schema.head()})" in capsys.readouterr().out
     finally:
         run_apart(to("head"))
+
+
+def test_an_unreachable_redis_is_one_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WAITLINE_REDIS_URL", f"redis://:secret@127.0.0.1:{_free_port()}/0")
+    assert main(["serve"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "cannot use Redis at redis://:***@127.0.0.1:" in line and "secret" not in line

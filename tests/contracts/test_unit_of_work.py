@@ -228,3 +228,24 @@ async def test_stores_and_days_are_independent(uow: Factory) -> None:
     async with uow() as work:
         assert (await work.waitings.load_list(two, DAY, [])).last_number == 1
         assert (await work.waitings.load_list(one, date(2026, 11, 26), [])).last_number == 0
+
+
+async def test_a_write_under_an_older_fencing_token_is_refused_and_stores_nothing(uow: Factory) -> None:
+    store = await _store(uow)
+    async with uow() as work:
+        await work.stores.fence(store.id, 100)
+        await work.commit()
+    # The holder of token 100 pauses past its lease; the next holder (200) writes meanwhile.
+    async with uow() as newer:
+        await newer.stores.fence(store.id, 200)
+        await newer.commit()
+    with pytest.raises(ConcurrencyConflict):
+        async with uow() as late:
+            day = await late.waitings.load_list(store, DAY, ["user:user-1"])
+            day.register(_registration(1, store), NOW)
+            await late.stores.fence(store.id, 100)
+            await late.waitings.save_list(day)
+            await late.commit()
+    async with uow() as work:
+        await work.stores.fence(store.id, 200)  # the same holder again (a cohort shares a token)
+        assert await work.waitings.of_store(store.id, DAY) == []

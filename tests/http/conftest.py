@@ -1,13 +1,14 @@
 """HTTP fixtures: a fresh app per test (own data folder), a client on the test's loop, tokens.
 
-Every test runs twice: on the embedded SQLite file and on the session's PostgreSQL database
-(emptied before each test). Tests that need other settings mark themselves, e.g.
+Every test runs twice: embedded (SQLite, in-process lock) and as in production (the session's
+PostgreSQL database, emptied before each test, and the Redis lock). Tests that need other settings mark themselves, e.g.
 `@pytest.mark.waitline(lock_wait_seconds=0.05)`; the keywords are `Settings` fields.
 """
 
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -34,21 +35,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str | None:
-    """None: the embedded SQLite file (migrated by the app as it starts); else PostgreSQL, emptied."""
+def profile(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Embedded: the SQLite file (migrated by the app as it starts) and the in-process lock.
+    Production: PostgreSQL (emptied) and the Redis lock (keys of this test's own)."""
     if request.param == "sqlite":
-        return None
+        return {}
     url: str = request.getfixturevalue("postgres_url")
     run_apart(empty_database(url))
-    return url
+    redis_prefix = f"test:{uuid.uuid4().hex}:"
+    return {
+        "database_url": url,
+        "redis_url": request.getfixturevalue("redis_url"),
+        "redis_prefix": redis_prefix,
+    }
 
 
 @pytest.fixture
-def settings(tmp_path: Path, request: pytest.FixtureRequest, database_url: str | None) -> Settings:
-    overrides: dict[str, Any] = {}
+def settings(tmp_path: Path, request: pytest.FixtureRequest, profile: dict[str, Any]) -> Settings:
+    overrides: dict[str, Any] = dict(profile)
     for marker in reversed(list(request.node.iter_markers("waitline"))):
         overrides.update(marker.kwargs)
-    return Settings(data_dir=tmp_path / "data", jwt_secret=SECRET, database_url=database_url, **overrides)
+    return Settings(data_dir=tmp_path / "data", jwt_secret=SECRET, **overrides)
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ Every read is bounded (see httpkit.SseReader): a stream that stays silent fails 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from dependency_injector import providers
 from httpkit import Api, Tokens, assert_waiting, sse
@@ -295,17 +297,25 @@ async def test_a_request_stream_gives_one_rejected_event_and_ends(
 @pytest.mark.waitline(lock_wait_seconds=0.05)
 async def test_a_request_stream_waits_for_the_decision(client, container, store, api: Api, tokens: Tokens):
     # The test takes the store's lock itself, so the worker cannot decide until it lets go.
-    lock, key = container.lock(), store_lock_key(store["id"])
-    await lock.acquire(key, "the test", wait_time=1, lease_time=None)
+    taken, let_go = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_store() -> None:
+        async with container.lock().hold(store_lock_key(store["id"]), wait_time=1, lease_time=None):
+            taken.set()
+            await let_go.wait()
+
+    holder = asyncio.create_task(hold_the_store())
+    await taken.wait()
     try:
         trace = (await api.join_v3(store["id"], "a")).json()["traceId"]
         async with sse(client, f"/v3/waiting-requests/{trace}/events", tokens.customer("a")) as stream:
             await stream.silent_for(0.3)  # still QUEUED: nothing to say yet
-            lock.release(key, "the test")
+            let_go.set()
             assert (await stream.expect("registered")).data["waiting"]["number"] == 1
             await stream.ends()
     finally:
-        lock.release(key, "the test")
+        let_go.set()
+        await holder
 
 
 async def test_the_guest_stream_is_masked(client, store, api: Api):

@@ -105,11 +105,13 @@ class YieldingUnitOfWork:
 
 
 class NoLock:
-    """Takes no lock at all: what RegisterWaiting would be without the store's lock."""
+    """Takes no lock at all: what RegisterWaiting would be without the store's lock. Every holder
+    gets the same fencing token, so fencing (which orders holders, it does not exclude them) lets
+    them all write."""
 
     @asynccontextmanager
-    async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[None]:
-        yield
+    async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[int]:
+        yield 1
 
 
 @dataclass(frozen=True)

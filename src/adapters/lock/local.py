@@ -16,6 +16,18 @@ from domain.errors import LockTimeout
 log = logging.getLogger(__name__)
 
 
+class FencingTokens:
+    """Microseconds of the wall clock, never repeating nor going back within the process: they keep
+    growing across a restart, unlike a counter that would start again below what a store saw."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock, self._last = clock, 0
+
+    def next(self) -> int:
+        self._last = max(self._last + 1, int(self._clock() * 1_000_000))
+        return self._last
+
+
 @dataclass(frozen=True)
 class _Lease:
     owner: str
@@ -43,15 +55,16 @@ class LocalLock:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
+        self._tokens = FencingTokens()
         self._leases: dict[str, _Lease] = {}
         self._waiters: dict[str, deque[_Waiter]] = {}
 
     @asynccontextmanager
-    async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[None]:
+    async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[int]:
         owner = uuid.uuid4().hex
         await self.acquire(key, owner, wait_time=wait_time, lease_time=lease_time)
         try:
-            yield
+            yield self._tokens.next()
         finally:
             if not self.release(key, owner):
                 log.warning("lock %s: lease ended before its holder released it", key)

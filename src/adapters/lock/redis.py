@@ -36,35 +36,36 @@ log = logging.getLogger(__name__)
 WATCHDOG_LEASE = 30.0
 UNLOCKED = "0"
 
-# KEYS[1] the lock; ARGV[1] lease in ms, ARGV[2] owner. Nil when acquired (or re-entered),
-# else the lock's remaining lease in ms.
+# KEYS[1] the lock, KEYS[2] its fencing counter; ARGV[1] lease in ms, ARGV[2] owner.
+# {token} when acquired, else the holder's remaining lease in ms. The counter follows the clock
+# when it starts (also after Redis lost it), so tokens never fall below ones handed out before.
 ACQUIRE = """
-if redis.call('exists', KEYS[1]) == 0 or redis.call('hexists', KEYS[1], ARGV[2]) == 1 then
-  redis.call('hincrby', KEYS[1], ARGV[2], 1)
-  redis.call('pexpire', KEYS[1], ARGV[1])
-  return nil
+if redis.call('set', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then
+  local token = redis.call('incr', KEYS[2])
+  if token == 1 then
+    local now = redis.call('time')
+    token = now[1] * 1000000 + now[2]
+    redis.call('set', KEYS[2], token)
+  end
+  return {token}
 end
 return redis.call('pttl', KEYS[1])
 """
 
-# KEYS[1] the lock, KEYS[2] its channel; ARGV[1] lease in ms, ARGV[2] owner, ARGV[3] message.
-# Nil when the owner does not hold it, 0 when still held (re-entered), 1 when unlocked.
+# KEYS[1] the lock, KEYS[2] its channel; ARGV[1] owner, ARGV[2] message.
+# 1 when unlocked, 0 when the owner no longer held it (its lease ended): nothing is freed then.
 RELEASE = """
-if redis.call('hexists', KEYS[1], ARGV[2]) == 0 then
-  return nil
-end
-if redis.call('hincrby', KEYS[1], ARGV[2], -1) > 0 then
-  redis.call('pexpire', KEYS[1], ARGV[1])
+if redis.call('get', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('del', KEYS[1])
-redis.call('publish', KEYS[2], ARGV[3])
+redis.call('publish', KEYS[2], ARGV[2])
 return 1
 """
 
 # KEYS[1] the lock; ARGV[1] lease in ms, ARGV[2] owner. 1 when renewed, 0 when no longer held.
 RENEW = """
-if redis.call('hexists', KEYS[1], ARGV[2]) == 1 then
+if redis.call('get', KEYS[1]) == ARGV[2] then
   redis.call('pexpire', KEYS[1], ARGV[1])
   return 1
 end
@@ -73,7 +74,11 @@ return 0
 
 
 def channel_of(key: str) -> str:
-    return f"redisson_lock__channel:{{{key}}}"
+    return f"{key}:unlocked"
+
+
+def fence_of(key: str) -> str:
+    return f"{key}:fence"
 
 
 def _ms(seconds: float) -> int:
@@ -227,37 +232,42 @@ class RedisLock:
         await self._unlocks.close()
         await self._client.aclose()
 
+    async def ping(self) -> None:
+        """Raise unless Redis answers."""
+        await self._client.ping()
+
     def owner(self) -> str:
         """A holder: this process and one `hold`. (Not the task, as Redisson's thread: the port's
         locks are not re-entrant, and the embedded one is not either.)"""
         return f"{self._process}:{next(self._holds)}"
 
     @asynccontextmanager
-    async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[None]:
+    async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[int]:
         key, owner = self._prefix + key, self.owner()
         lease = self._watchdog_lease if lease_time is None else lease_time
-        await self.acquire(key, owner, wait_time=wait_time, lease_time=lease)
+        token = await self.acquire(key, owner, wait_time=wait_time, lease_time=lease)
         watchdog = asyncio.create_task(self._watch(key, owner)) if lease_time is None else None
         try:
-            yield
+            yield token
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-            released = await asyncio.shield(self.release(key, owner, lease))
+            released = await asyncio.shield(self.release(key, owner))
             if not released:
                 log.warning("lock %s: lease ended before its holder released it", key)
 
-    async def acquire(self, key: str, owner: str, *, wait_time: float, lease_time: float) -> None:
+    async def acquire(self, key: str, owner: str, *, wait_time: float, lease_time: float) -> int:
+        """The fencing token of this acquisition, once acquired."""
         deadline = time.monotonic() + wait_time
         async with self._unlocks.waiting(key) as turn:
             while True:
                 left = deadline - time.monotonic()
                 timeout = left
                 if turn.first():
-                    remaining = await self._attempt(key, owner, lease_time)
-                    if remaining is None:
+                    token, remaining = await self._attempt(key, owner, lease_time)
+                    if token is not None:
                         turn.acquired = True
-                        return
+                        return token
                     # Woken by the unlock message, or when the holder's lease ends without one.
                     timeout = min(left, max(remaining, 1) / 1000)
                 # Every waiter listens before it sleeps: the one behind a holder of this process
@@ -270,27 +280,29 @@ class RedisLock:
                     await asyncio.wait_for(turn.woken.wait(), timeout)
                 turn.woken.clear()
 
-    async def _attempt(self, key: str, owner: str, lease_time: float) -> int | None:
-        """None when acquired, else the holder's remaining lease in ms; never leaks on cancel."""
-        attempt = asyncio.ensure_future(self._acquire(keys=[key], args=[_ms(lease_time), owner]))
+    async def _attempt(self, key: str, owner: str, lease_time: float) -> tuple[int | None, int]:
+        """(token, 0) when acquired, else (None, the holder's remaining lease in ms); an acquisition
+        that completes after its waiter was cancelled is given straight back."""
+        keys, args = [key, fence_of(key)], [str(_ms(lease_time)), owner]
+        attempt = asyncio.ensure_future(self._acquire(keys=keys, args=args))
         try:
-            remaining = await asyncio.shield(attempt)
+            answer = await asyncio.shield(attempt)
         except asyncio.CancelledError:
-            attempt.add_done_callback(lambda done: self._undo(done, key, owner, lease_time))
+            attempt.add_done_callback(lambda done: self._undo(done, key, owner))
             raise
-        return None if remaining is None else int(remaining)
+        if isinstance(answer, list):
+            return int(answer[0]), 0
+        return None, int(answer)
 
-    def _undo(self, attempt: asyncio.Future[Any], key: str, owner: str, lease_time: float) -> None:
-        """An acquisition that completed after its waiter was cancelled: give it straight back."""
-        if not attempt.cancelled() and attempt.exception() is None and attempt.result() is None:
-            undo = asyncio.ensure_future(self.release(key, owner, lease_time))
+    def _undo(self, attempt: asyncio.Future[Any], key: str, owner: str) -> None:
+        if not attempt.cancelled() and attempt.exception() is None and isinstance(attempt.result(), list):
+            undo = asyncio.ensure_future(self.release(key, owner))
             self._undoing.add(undo)
             undo.add_done_callback(self._undoing.discard)
 
-    async def release(self, key: str, owner: str, lease_time: float) -> bool:
-        """Unlock (or leave one level of re-entry) if `owner` holds the lock; say whether it did."""
-        keys, args = [key, channel_of(key)], [str(_ms(lease_time)), owner, UNLOCKED]
-        return await self._release(keys=keys, args=args) is not None
+    async def release(self, key: str, owner: str) -> bool:
+        """Unlock if `owner` holds the lock; say whether it did (a lease that ended frees nothing)."""
+        return bool(await self._release(keys=[key, channel_of(key)], args=[owner, UNLOCKED]))
 
     async def _watch(self, key: str, owner: str) -> None:
         """Keep a lock taken without a lease alive while its holder lives."""

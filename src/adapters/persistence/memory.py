@@ -30,6 +30,7 @@ class MemoryDatabase:
     waitings: dict[int, Waiting] = field(default_factory=dict)
     sequences: dict[tuple[int, date], int] = field(default_factory=dict)
     requests: dict[str, RequestStatus] = field(default_factory=dict)
+    fences: dict[int, int] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -46,6 +47,7 @@ class _Pending:
     changed: dict[int, tuple[Waiting, WaitingStatus]] = field(default_factory=dict)
     sequences: dict[tuple[int, date], tuple[int, int]] = field(default_factory=dict)
     requests: dict[str, RequestStatus] = field(default_factory=dict)
+    fences: dict[int, int] = field(default_factory=dict)
 
 
 class MemoryStores:
@@ -62,6 +64,11 @@ class MemoryStores:
 
     async def save(self, store: Store) -> None:
         self._pending.stores[store.id] = copy.copy(store)
+
+    async def fence(self, store_id: int, token: int) -> None:
+        if token < self._db.fences.get(store_id, 0):
+            raise ConcurrencyConflict(f"store {store_id}: the lock's lease ended; a newer holder wrote")
+        self._pending.fences[store_id] = token
 
 
 class MemoryWaitings:
@@ -187,6 +194,7 @@ class MemoryUnitOfWork:
         db.waitings.update(pending.new_waitings)
         db.waitings.update({i: w for i, (w, _) in pending.changed.items()})
         db.requests.update(pending.requests)
+        db.fences.update(pending.fences)
         self._pending = _Pending()
 
     def _check(self, pending: _Pending) -> None:
@@ -198,6 +206,8 @@ class MemoryUnitOfWork:
         for waiting_id, (_, was) in pending.changed.items():
             if db.waitings[waiting_id].status is not was:
                 raise ConcurrencyConflict(f"waiting {waiting_id} changed concurrently")
+        if any(token < db.fences.get(store_id, 0) for store_id, token in pending.fences.items()):
+            raise ConcurrencyConflict("the lock's lease ended; a newer holder wrote")
         if any(trace_id in db.requests for trace_id in pending.requests):
             raise ConcurrencyConflict("a request was decided concurrently")
         after = {**db.waitings, **pending.new_waitings, **{i: w for i, (w, _) in pending.changed.items()}}

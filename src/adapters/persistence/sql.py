@@ -9,11 +9,20 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Index, RowMapping, Table, UniqueConstraint, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence.status_tokens import same_token, selector, well_formed
-from adapters.persistence.tables import metadata, registration_requests, stores, waiting_sequences, waitings
+from adapters.persistence.tables import (
+    metadata,
+    registration_requests,
+    store_fences,
+    stores,
+    waiting_sequences,
+    waitings,
+)
 from application.ports import ConcurrencyConflict
 from application.requests import RequestState, RequestStatus
 from domain.customer import Channel, Customer
@@ -70,6 +79,19 @@ class SqlStores:
 
     async def save(self, store: Store) -> None:
         await self._db.execute(update(stores).where(stores.c.id == store.id).values(_store_row(store)))
+
+    async def fence(self, store_id: int, token: int) -> None:
+        # One statement: the row stays locked until commit, so an older holder racing this one
+        # waits, then finds the newer token and is refused.
+        insert_ = pg_insert if self._db.dialect.name == "postgresql" else sqlite_insert
+        statement = insert_(store_fences).values(store_id=store_id, token=token)
+        statement = statement.on_conflict_do_update(
+            index_elements=[store_fences.c.store_id],
+            set_={"token": statement.excluded.token},
+            where=store_fences.c.token <= statement.excluded.token,
+        )
+        if (await self._db.execute(statement)).rowcount != 1:
+            raise ConcurrencyConflict(f"store {store_id}: the lock's lease ended; a newer holder wrote")
 
 
 def _store_row(store: Store) -> dict[str, Any]:

@@ -98,6 +98,15 @@ Index(
 # Admission counts and ranks read one store's day by status.
 Index("ix_waitings_store_day_status", waitings.c.store_id, waitings.c.business_date, waitings.c.status)
 
+# The largest fencing token of the store's lock that a write was made under: a holder whose lease
+# ended (paused, then resumed) brings a smaller one, and its write is refused.
+store_fences = Table(
+    "store_fences",
+    metadata,
+    Column("store_id", Id, ForeignKey("stores.id"), primary_key=True),
+    Column("token", BigInteger, nullable=False),
+)
+
 registration_requests = Table(
     "registration_requests",
     metadata,

@@ -99,6 +99,7 @@ def create_app(container: Container | None = None) -> Litestar:
                 "authenticator": Authenticator(settings.secret()),
                 "metrics": metrics,
                 "engine": container.engine(),
+                "lock": container.lock(),
                 "queue": queue,
             }
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Controller, Response, get
@@ -9,6 +10,8 @@ from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.lock.redis import RedisLock
 
 
 class OperationsController(Controller):
@@ -21,6 +24,8 @@ class OperationsController(Controller):
     @get("/health/ready", summary="Each configured dependency is reachable")
     async def ready(self, state: State) -> Response[dict[str, Any]]:
         checks = {"database": await _database(state.engine), "queue": _queue(state)}
+        if isinstance(state.lock, RedisLock):
+            checks["lock"] = await _redis(state.lock)
         up = all(check["status"] == "UP" for check in checks.values())
         body = {"status": "UP" if up else "DOWN", "dependencies": checks}
         return Response(body, status_code=200 if up else 503)
@@ -37,6 +42,15 @@ async def _database(engine: AsyncEngine) -> dict[str, str]:
     except Exception as error:
         return {"status": "DOWN", "detail": f"{type(error).__name__}: {error}"}
     return {"status": "UP", "kind": engine.dialect.name}
+
+
+async def _redis(lock: RedisLock) -> dict[str, str]:
+    try:
+        async with asyncio.timeout(2):
+            await lock.ping()
+    except Exception as error:
+        return {"status": "DOWN", "detail": f"{type(error).__name__}: {error}"}
+    return {"status": "UP", "kind": "redis"}
 
 
 def _queue(state: State) -> dict[str, str]:
