@@ -1,18 +1,24 @@
-"""A lock per key on Redis with the semantics of Redisson's RLock, for asyncio.
+"""A lock per key on Redis with the semantics of Redisson's RLock, for asyncio, shared by processes.
 
-- Acquire and release are single Lua scripts on a hash `{owner: count}` whose expiry is the
-  lease, as Redisson keeps it; a failed attempt answers the lease's remaining milliseconds.
-- No spinning: a waiter sleeps until the holder's unlock message (one pub/sub connection per
-  process for all keys and all waiters) or until the lease it was told of ends, whichever first.
-  Within a process the waiters of a key queue up and only the first tries; an unlock wakes it.
-  (Across processes each process's first waiter competes: FIFO across processes is not yet kept.)
+- Acquire and release are single Lua scripts; the lease is the key's expiry; a failed attempt
+  answers the lease's remaining milliseconds. Each acquisition gets a fencing token.
+- No spinning: a waiter sleeps until an unlock message (one pub/sub connection per process for
+  all keys and all waiters) or until the lease it was told of ends, whichever comes first.
+- Within a process the waiters of a key queue up in arrival order and only the first talks to
+  Redis. A holder leaving hands the lock straight to the next task of its process (lock
+  cohorting: no Redis command, but a lease renewal when less than 90 % of the next holder's
+  lease is left). While another process waits (its failed attempt says so on the channel), a
+  cohort hands on at most `handoffs` times in a row, then unlocks and stays out of the next race
+  (until another process's unlock, or `ABSTAIN`), so the processes take turns.
 - `lease_time=None`: a watchdog renews a 30 s lease every 10 s while the holder lives; if the
   process dies, the lock frees itself 30 s later at most.
-- Release checks ownership: a holder whose lease ended frees nothing (and is told so).
-- Cancelled while waiting: nothing is left behind (an acquisition that raced the cancel is
-  released). Cancelled while holding: the block's exit releases.
+- Release checks ownership: a holder whose lease ended frees nothing (and is told so), and
+  hands nothing on.
+- Cancelled while waiting: nothing is left behind (an acquisition or a hand-off that raced the
+  cancel is passed on). Cancelled while holding: the block's exit releases.
+- Not Redisson's: no re-entry (the port's locks are not re-entrant), so the lock is a plain
+  value, not a hash of owners; and FIFO holds within a process, while processes take turns.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +28,9 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
@@ -34,11 +41,19 @@ from domain.errors import LockTimeout
 log = logging.getLogger(__name__)
 
 WATCHDOG_LEASE = 30.0
-UNLOCKED = "0"
+HANDOFFS = 8
+# A task handed the lock gets at least this share of the lease it asked for, else it is renewed.
+KEPT_LEASE = 0.9
+UNLOCKED, WAITING = "unlocked", "waiting"
+# How long a process that just gave the lock up for others stays out of the race for it.
+ABSTAIN = 0.005
+# How long after hearing of another process's waiter a cohort counts as contended.
+CONTENDED = 0.05
 
-# KEYS[1] the lock, KEYS[2] its fencing counter; ARGV[1] lease in ms, ARGV[2] owner.
-# {token} when acquired, else the holder's remaining lease in ms. The counter follows the clock
-# when it starts (also after Redis lost it), so tokens never fall below ones handed out before.
+# KEYS[1] the lock, KEYS[2] its fencing counter, KEYS[3] its channel; ARGV[1] lease in ms,
+# ARGV[2] owner, ARGV[3] the waiting process. {token} when acquired, else the holder's remaining
+# lease in ms, and the holder's process hears that another one waits. The counter follows the
+# clock when it starts (also after Redis lost it), so tokens never fall below earlier ones.
 ACQUIRE = """
 if redis.call('set', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then
   local token = redis.call('incr', KEYS[2])
@@ -49,6 +64,7 @@ if redis.call('set', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then
   end
   return {token}
 end
+redis.call('publish', KEYS[3], ARGV[3])
 return redis.call('pttl', KEYS[1])
 """
 
@@ -81,32 +97,47 @@ def fence_of(key: str) -> str:
     return f"{key}:fence"
 
 
-def _ms(seconds: float) -> int:
-    return max(1, round(seconds * 1000))
+def _ms(seconds: float) -> str:
+    return str(max(1, round(seconds * 1000)))
 
 
+@dataclass
+class _Cohort:
+    """This process's acquisition of a key in Redis, handed among its own tasks."""
+
+    owner: str
+    token: int
+    expires: float  # monotonic; counted from before the command that set the lease
+    handoffs: int = 0
+
+
+@dataclass
 class _Turn:
-    """One waiter's place in its key's queue of this process."""
+    """One task's place in its key's queue in this process."""
 
-    def __init__(self, queue: deque[_Turn]) -> None:
-        self._queue = queue
-        self.woken = asyncio.Event()
-        self.acquired = False
-
-    def first(self) -> bool:
-        return self._queue[0] is self
+    lease: float
+    solo: bool = False
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
+    granted: _Cohort | None = None
+    holding: bool = False
 
 
-class _Waiters:
-    """This process's waiters for one key, in arrival order: only the first tries, so a release
-    is handed on in the order the lock was asked for, and an unlock message wakes the first."""
+@dataclass
+class _Key:
+    """A key as this process sees it: its queue of waiters, and its cohort while one holds it."""
 
-    def __init__(self) -> None:
-        self.queue: deque[_Turn] = deque()
+    queue: deque[_Turn] = field(default_factory=deque)
+    cohort: _Cohort | None = None
+
+    contended_at: float = -CONTENDED
+    abstain_until: float = 0.0
 
     def wake_first(self) -> None:
         if self.queue:
             self.queue[0].woken.set()
+
+    def contended(self, now: float) -> bool:
+        return now - self.contended_at < CONTENDED
 
 
 class _UnlockMessages:
@@ -116,36 +147,17 @@ class _UnlockMessages:
 
     IDLE_CHANNEL = 60.0
 
-    def __init__(self, client: Redis) -> None:
-        self._client = client
+    def __init__(self, client: Redis, on_unlock: Callable[[str, str], None]) -> None:
+        self._client, self._on_unlock = client, on_unlock
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._waiters: dict[str, _Waiters] = {}
         self._subscribed: dict[str, asyncio.Event] = {}
         self._last_wait: dict[str, float] = {}
         self._commands = asyncio.Lock()
 
-    @asynccontextmanager
-    async def waiting(self, key: str) -> AsyncIterator[_Turn]:
-        """A place in the key's queue of this process's waiters, taken at once (no await before)."""
-        channel = channel_of(key)
-        waiters = self._waiters.setdefault(channel, _Waiters())
-        turn = _Turn(waiters.queue)
-        waiters.queue.append(turn)
-        try:
-            yield turn
-        finally:
-            was_first = turn.first()
-            waiters.queue.remove(turn)
-            if was_first and not turn.acquired:
-                waiters.wake_first()  # gave up its turn: the next one tries now
-            if not waiters.queue and self._waiters.get(channel) is waiters:
-                del self._waiters[channel]
-
-    async def listen(self, key: str) -> bool:
-        """Make sure the key's unlock messages reach us; true if that took a new subscription
+    async def listen(self, channel: str) -> bool:
+        """Make sure the channel's messages reach us; true if that took a new subscription
         (an unlock just before it would have been missed: the caller tries once more)."""
-        channel = channel_of(key)
         self._last_wait[channel] = time.monotonic()
         confirmed = self._subscribed.get(channel)
         if confirmed is not None:
@@ -184,16 +196,13 @@ class _UnlockMessages:
         channel = channel.decode() if isinstance(channel, bytes) else str(channel)
         if message["type"] == "subscribe" and channel in self._subscribed:
             self._subscribed[channel].set()
-        elif message["type"] == "message" and channel in self._waiters:
-            self._waiters[channel].wake_first()
+        elif message["type"] == "message":
+            data = message["data"]
+            self._on_unlock(channel, data.decode() if isinstance(data, bytes) else str(data))
 
     async def _sweep(self, pubsub: PubSub) -> None:
         now = time.monotonic()
-        idle = [
-            channel
-            for channel, last in self._last_wait.items()
-            if now - last > self.IDLE_CHANNEL and channel not in self._waiters
-        ]
+        idle = [channel for channel, last in self._last_wait.items() if now - last > self.IDLE_CHANNEL]
         if not idle:
             return
         async with self._commands:
@@ -212,14 +221,24 @@ class _UnlockMessages:
 
 
 class RedisLock:
-    """The store's lock shared by every process that talks to the same Redis."""
+    """The stores' lock, shared by every process that talks to the same Redis."""
 
-    def __init__(self, client: Redis, *, watchdog_lease: float = WATCHDOG_LEASE, prefix: str = "") -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        watchdog_lease: float = WATCHDOG_LEASE,
+        prefix: str = "",
+        handoffs: int = HANDOFFS,
+    ) -> None:
         self._client, self._prefix = client, prefix
-        self._process, self._holds = uuid.uuid4().hex, itertools.count()
-        self._undoing: set[asyncio.Future[bool]] = set()
-        self._watchdog_lease = watchdog_lease
-        self._unlocks = _UnlockMessages(client)
+        self._watchdog_lease, self._handoffs = watchdog_lease, handoffs
+        self._process, self._acquisitions = uuid.uuid4().hex, itertools.count()
+        self._waiting, self._unlocked = f"{WAITING}:{self._process}", f"{UNLOCKED}:{self._process}"
+        self._keys: dict[str, _Key] = {}
+        self._channels: dict[str, str] = {}
+        self._background: set[asyncio.Future[Any]] = set()
+        self._unlocks = _UnlockMessages(client, self._heard)
         self._acquire = client.register_script(ACQUIRE)
         self._release = client.register_script(RELEASE)
         self._renew = client.register_script(RENEW)
@@ -237,79 +256,177 @@ class RedisLock:
         await self._client.ping()
 
     def owner(self) -> str:
-        """A holder: this process and one `hold`. (Not the task, as Redisson's thread: the port's
-        locks are not re-entrant, and the embedded one is not either.)"""
-        return f"{self._process}:{next(self._holds)}"
+        """An owner in Redis: this process and one acquisition (the port's locks are not
+        re-entrant, so Redisson's thread id has no part here)."""
+        return f"{self._process}:{next(self._acquisitions)}"
 
     @asynccontextmanager
     async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[int]:
-        key, owner = self._prefix + key, self.owner()
+        key = self._prefix + key
         lease = self._watchdog_lease if lease_time is None else lease_time
-        token = await self.acquire(key, owner, wait_time=wait_time, lease_time=lease)
-        watchdog = asyncio.create_task(self._watch(key, owner)) if lease_time is None else None
+        cohort = await self._take(key, wait_time, lease)
+        watchdog = asyncio.create_task(self._watch(key, cohort)) if lease_time is None else None
         try:
-            yield token
+            yield cohort.token
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-            released = await asyncio.shield(self.release(key, owner))
-            if not released:
+            if not await asyncio.shield(self._leave(key, cohort)):
                 log.warning("lock %s: lease ended before its holder released it", key)
 
-    async def acquire(self, key: str, owner: str, *, wait_time: float, lease_time: float) -> int:
-        """The fencing token of this acquisition, once acquired."""
+    async def _take(self, key: str, wait_time: float, lease: float, owner: str | None = None) -> _Cohort:
+        """Wait for the key in this process's queue; the first in line talks to Redis, the others
+        are handed the lock by the task before them (never a `solo` one, which has its own owner)."""
         deadline = time.monotonic() + wait_time
-        async with self._unlocks.waiting(key) as turn:
+        state = self._keys.setdefault(key, _Key())
+        turn = _Turn(lease, solo=owner is not None)
+        state.queue.append(turn)
+        try:
             while True:
-                left = deadline - time.monotonic()
-                timeout = left
-                if turn.first():
-                    token, remaining = await self._attempt(key, owner, lease_time)
-                    if token is not None:
-                        turn.acquired = True
-                        return token
-                    # Woken by the unlock message, or when the holder's lease ends without one.
+                if turn.granted is not None:
+                    turn.holding = True
+                    return turn.granted
+                now = time.monotonic()
+                left = timeout = deadline - now
+                if state.cohort is not None and state.cohort.expires > now:
+                    # Held in this process: handed on when its holder leaves, or free in Redis
+                    # once its lease ends without that.
+                    timeout = min(left, state.cohort.expires - now)
+                elif state.queue[0] is turn and now < state.abstain_until:
+                    # This process just let the lock go for another's sake: stay out of the race
+                    # until someone else's unlock, or until nobody took it.
+                    timeout = min(left, state.abstain_until - now)
+                elif state.queue[0] is turn:
+                    cohort, remaining = await self._attempt(key, lease, owner or self.owner())
+                    if cohort is not None:
+                        turn.holding = True
+                        if not turn.solo:
+                            state.cohort = cohort
+                        return cohort
+                    # Woken by an unlock message, or when the holder's lease ends without one.
                     timeout = min(left, max(remaining, 1) / 1000)
-                # Every waiter listens before it sleeps: the one behind a holder of this process
-                # must hear that holder's unlock, as the first in line by then.
-                if await self._unlocks.listen(key):
+                # Every waiter listens before it sleeps: the one behind a holder of another
+                # process must hear its unlock, as the first in line by then.
+                if await self._unlocks.listen(self._channel(key)):
                     continue
                 if left <= 0:
                     raise LockTimeout(f"lock {key} not acquired within {wait_time}s")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(turn.woken.wait(), timeout)
                 turn.woken.clear()
+        finally:
+            await asyncio.shield(self._left_queue(key, state, turn))
 
-    async def _attempt(self, key: str, owner: str, lease_time: float) -> tuple[int | None, int]:
-        """(token, 0) when acquired, else (None, the holder's remaining lease in ms); an acquisition
+    async def _left_queue(self, key: str, state: _Key, turn: _Turn) -> None:
+        first = state.queue[0] is turn
+        state.queue.remove(turn)
+        if not turn.holding and turn.granted is not None:
+            await self._leave(key, turn.granted)  # handed the lock as we gave up: pass it on
+        elif not turn.holding and first:
+            state.wake_first()  # gave up its turn: the next one tries now
+        if not state.queue and state.cohort is None and self._keys.get(key) is state:
+            del self._keys[key]
+
+    async def _leave(self, key: str, cohort: _Cohort) -> bool:
+        """Hand the lock to the next task of this process, or unlock it in Redis; false when its
+        lease had ended (then nothing is handed on nor freed)."""
+        state = self._keys.get(key)
+        after = state.queue[0] if state and state.queue else None
+        now = time.monotonic()
+        # Handed on at most `handoffs` times in a row while another process waits; as long as
+        # needed when none does.
+        turns_left = state is not None and (cohort.handoffs < self._handoffs or not state.contended(now))
+        if state and after and not after.solo and turns_left and await self._kept(key, cohort, after.lease):
+            cohort.handoffs += 1
+            after.granted = cohort
+            after.woken.set()
+            return True
+        if state is not None and state.cohort is cohort:
+            state.cohort = None
+            if state.queue:
+                state.abstain_until = now + ABSTAIN
+        released = await self.release(key, cohort.owner)
+        if state is not None and not released:
+            state.wake_first()  # no unlock message will come: the next in line tries now
+        return released
+
+    async def _kept(self, key: str, cohort: _Cohort, lease: float) -> bool:
+        """Is the cohort's lease still ours, with enough of it left for the next holder?"""
+        now = time.monotonic()
+        if cohort.expires - now >= KEPT_LEASE * lease:
+            return True
+        if cohort.expires <= now:
+            return False
+        if not await self._renew(keys=[key], args=[_ms(lease), cohort.owner]):
+            return False
+        cohort.expires = now + lease
+        return True
+
+    async def acquire(self, key: str, owner: str, *, wait_time: float, lease_time: float) -> int:
+        """One acquisition in Redis for `owner`, its fencing token: for tools and tests. It waits in
+        line like `hold`, but is never handed on; give it back with `release`."""
+        cohort = await self._take(key, wait_time, lease_time, owner)
+        return cohort.token
+
+    async def _attempt(self, key: str, lease: float, owner: str) -> tuple[_Cohort | None, int]:
+        """(the acquisition, 0), or (None, the holder's remaining lease in ms). An acquisition
         that completes after its waiter was cancelled is given straight back."""
-        keys, args = [key, fence_of(key)], [str(_ms(lease_time)), owner]
-        attempt = asyncio.ensure_future(self._acquire(keys=keys, args=args))
+        started = time.monotonic()
+        attempt = asyncio.ensure_future(
+            self._acquire(
+                keys=[key, fence_of(key), self._channel(key)], args=[_ms(lease), owner, self._waiting]
+            )
+        )
         try:
             answer = await asyncio.shield(attempt)
         except asyncio.CancelledError:
             attempt.add_done_callback(lambda done: self._undo(done, key, owner))
             raise
         if isinstance(answer, list):
-            return int(answer[0]), 0
+            return _Cohort(owner, int(answer[0]), started + lease), 0
         return None, int(answer)
 
     def _undo(self, attempt: asyncio.Future[Any], key: str, owner: str) -> None:
         if not attempt.cancelled() and attempt.exception() is None and isinstance(attempt.result(), list):
-            undo = asyncio.ensure_future(self.release(key, owner))
-            self._undoing.add(undo)
-            undo.add_done_callback(self._undoing.discard)
+            self._in_background(self.release(key, owner))
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def release(self, key: str, owner: str) -> bool:
         """Unlock if `owner` holds the lock; say whether it did (a lease that ended frees nothing)."""
-        return bool(await self._release(keys=[key, channel_of(key)], args=[owner, UNLOCKED]))
+        return bool(await self._release(keys=[key, self._channel(key)], args=[owner, self._unlocked]))
 
-    async def _watch(self, key: str, owner: str) -> None:
+    def _channel(self, key: str) -> str:
+        channel = channel_of(key)
+        self._channels[channel] = key
+        return channel
+
+    def _heard(self, channel: str, said: str) -> None:
+        """An unlock (wake the first waiter), or another process waiting (the cohort yields soon)."""
+        state = self._keys.get(self._channels.get(channel, ""))
+        what, _, process = said.partition(":")
+        if state is None or (process == self._process and what == WAITING):
+            return
+        if what == WAITING:
+            state.contended_at = time.monotonic()
+            return
+        if process != self._process:
+            state.abstain_until = 0.0  # someone else had its turn: ours may race again
+        if state.cohort is None:
+            state.wake_first()
+
+    async def _watch(self, key: str, cohort: _Cohort) -> None:
         """Keep a lock taken without a lease alive while its holder lives."""
+        lease = self._watchdog_lease
         while True:
-            await asyncio.sleep(self._watchdog_lease / 3)
+            await asyncio.sleep(lease / 3)
             try:
-                if not await self._renew(keys=[key], args=[_ms(self._watchdog_lease), owner]):
+                started = time.monotonic()
+                if not await self._renew(keys=[key], args=[_ms(lease), cohort.owner]):
                     return
+                cohort.expires = started + lease
             except Exception as error:
                 log.warning("lock %s: the watchdog could not renew (%r); trying again", key, error)
