@@ -19,6 +19,7 @@
 - Not Redisson's: no re-entry (the port's locks are not re-entrant), so the lock is a plain
   value, not a hash of owners; and FIFO holds within a process, while processes take turns.
 """
+
 from __future__ import annotations
 
 import asyncio
