@@ -110,6 +110,7 @@ class _Cohort:
     token: int
     expires: float  # monotonic; counted from before the command that set the lease
     handoffs: int = 0
+    contended: bool = False  # another process waits: hand on at most `handoffs` times
 
 
 @dataclass
@@ -302,6 +303,7 @@ class RedisLock:
                     if cohort is not None:
                         turn.holding = True
                         if not turn.solo:
+                            cohort.contended = state.contended(time.monotonic())
                             state.cohort = cohort
                         return cohort
                     # Woken by an unlock message, or when the holder's lease ends without one.
@@ -312,19 +314,25 @@ class RedisLock:
                     continue
                 if left <= 0:
                     raise LockTimeout(f"lock {key} not acquired within {wait_time}s")
+                # Not wait_for: on Python 3.11 it can swallow a cancel that comes with the wake-up.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(turn.woken.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await turn.woken.wait()
                 turn.woken.clear()
         finally:
-            await asyncio.shield(self._left_queue(key, state, turn))
+            # Nothing awaited here: a cancel must not come between taking the lock and handing
+            # it to the caller.
+            self._left_queue(key, state, turn)
 
-    async def _left_queue(self, key: str, state: _Key, turn: _Turn) -> None:
+    def _left_queue(self, key: str, state: _Key, turn: _Turn) -> None:
         first = state.queue[0] is turn
         state.queue.remove(turn)
         if not turn.holding and turn.granted is not None:
-            await self._leave(key, turn.granted)  # handed the lock as we gave up: pass it on
-        elif not turn.holding and first:
-            state.wake_first()  # gave up its turn: the next one tries now
+            self._in_background(self._leave(key, turn.granted))  # handed it as we gave up: pass it on
+        elif first:
+            # Gave up its turn: the next one tries now. Or took the lock: the next one sleeps
+            # until its lease ends at most, in case its holder never leaves.
+            state.wake_first()
         if not state.queue and state.cohort is None and self._keys.get(key) is state:
             del self._keys[key]
 
@@ -336,7 +344,7 @@ class RedisLock:
         now = time.monotonic()
         # Handed on at most `handoffs` times in a row while another process waits; as long as
         # needed when none does.
-        turns_left = state is not None and (cohort.handoffs < self._handoffs or not state.contended(now))
+        turns_left = cohort.handoffs < self._handoffs or not cohort.contended
         if state and after and not after.solo and turns_left and await self._kept(key, cohort, after.lease):
             cohort.handoffs += 1
             after.granted = cohort
@@ -352,12 +360,13 @@ class RedisLock:
         return released
 
     async def _kept(self, key: str, cohort: _Cohort, lease: float) -> bool:
-        """Is the cohort's lease still ours, with enough of it left for the next holder?"""
+        """Is the cohort's lease still ours, set to about the next holder's lease (renewed when
+        less than 90 % of it is left, or more than all of it)?"""
         now = time.monotonic()
-        if cohort.expires - now >= KEPT_LEASE * lease:
-            return True
         if cohort.expires <= now:
             return False
+        if KEPT_LEASE * lease <= cohort.expires - now <= lease:
+            return True
         if not await self._renew(keys=[key], args=[_ms(lease), cohort.owner]):
             return False
         cohort.expires = now + lease
@@ -413,6 +422,8 @@ class RedisLock:
             return
         if what == WAITING:
             state.contended_at = time.monotonic()
+            if state.cohort is not None:
+                state.cohort.contended = True
             return
         if process != self._process:
             state.abstain_until = 0.0  # someone else had its turn: ours may race again

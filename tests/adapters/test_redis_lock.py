@@ -1,0 +1,541 @@
+"""The Redis lock beyond the port's contract (tests/contracts/test_lock.py): several processes,
+holders that die, the watchdog, ownership, cancellation, fencing down to the database's check,
+and waiters that sleep instead of polling. On the real Redis, under keys of each test's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from itertools import groupby, pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from adapters.lock.redis import HANDOFFS, RedisLock, fence_of
+from adapters.persistence.engine import make_engine
+from adapters.persistence.sql import SqlUnitOfWork
+from application.ports import ConcurrencyConflict
+from domain.errors import LockTimeout
+from domain.store import Store
+from harness.redis import private_redis
+
+WORKER = Path(__file__).with_name("lockworker.py")
+KEY = "store_waiting:1"
+Locks = Callable[..., RedisLock]
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+async def shared(redis_url: str, prefix: str) -> AsyncIterator[Redis]:
+    """A plain client on the test's Redis; the test's keys are deleted afterwards."""
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+@pytest.fixture
+async def locks(redis_url: str, prefix: str, shared: Redis) -> AsyncIterator[Locks]:
+    """Locks on the test's keys; each one is what a separate process would have."""
+    made: list[RedisLock] = []
+
+    def make(**options: Any) -> RedisLock:
+        made.append(RedisLock.from_url(redis_url, prefix=prefix, **options))
+        return made[-1]
+
+    yield make
+    for lock in made:
+        await lock.close()
+
+
+class Worker:
+    """A process of tests/adapters/lockworker.py; killed on the way out if still running."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.process, self._log = process, log
+
+    async def read(self, within: float = 10) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), within)
+        if not line:
+            await self.process.wait()
+            raise AssertionError(f"the worker ended ({self.process.returncode}): {self._log.read_text()}")
+        said: dict[str, Any] = json.loads(line)
+        return said
+
+    async def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"go\n")
+        await self.process.stdin.drain()
+
+    async def kill(self) -> None:
+        """SIGKILL: no release, no last renewal."""
+        self.process.kill()
+        await self.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def workers(tmp_path: Path, *jobs: dict[str, Any]) -> AsyncIterator[list[Worker]]:
+    started: list[Worker] = []
+    try:
+        for n, job in enumerate(jobs):
+            log = tmp_path / f"worker-{n}.log"
+            with log.open("wb") as errors:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    str(WORKER),
+                    json.dumps(job),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=errors,
+                )
+            started.append(Worker(process, log))
+        yield started
+    finally:
+        for worker in started:
+            if worker.process.returncode is None:
+                await worker.kill()
+
+
+@contextlib.contextmanager
+def took() -> Iterator[list[float]]:
+    """The seconds the block took, in [0] once it is over."""
+    spent: list[float] = []
+    start = time.monotonic()
+    try:
+        yield spent
+    finally:
+        spent.append(time.monotonic() - start)
+
+
+# 1 and 6: several processes, one holder at a time, tokens in the order the lock was held
+
+
+async def test_hundreds_of_tasks_in_four_processes_hold_one_at_a_time_and_all_finish(
+    redis_url: str, prefix: str, shared: Redis, tmp_path: Path
+) -> None:
+    job = {
+        "mode": "contend",
+        "url": redis_url,
+        "prefix": prefix,
+        "key": KEY,
+        "tasks": 50,
+        "hold": 0.002,
+        "wait": 25,
+        "lease": 10,
+    }
+    async with workers(tmp_path, *[job] * 4) as processes:
+        for worker in processes:
+            assert await worker.read() == {"ready": True}
+        for worker in processes:
+            await worker.go()
+        results = [await worker.read(within=35) for worker in processes]
+
+    for result in results:
+        assert result == {"done": 50, "overlaps": 0, "timeouts": 0, "errors": []}
+    assert int(await shared.get(prefix + "inside") or -1) == 0
+    held = [entry.decode().split(":") for entry in await shared.lrange(prefix + "order", 0, -1)]
+    assert len(held) == 200
+    # In the order the lock was held. A process may hand its acquisition to its next task (lock
+    # cohorting: the same token); a token is never seen again once another acquisition took over,
+    # and one from another process is always larger. (How long a process may keep handing on while
+    # others wait: test_a_process_handing_the_lock_on_lets_a_waiting_process_in.)
+    runs = [(pid, int(token), len(list(run))) for (pid, token), run in groupby(held)]
+    assert [(a, b) for a, b in pairwise(runs) if a[1] >= b[1]] == [], "a token went back"
+    assert len({pid for pid, _, _ in runs}) == 4
+    assert not await shared.exists(prefix + KEY)
+
+
+async def test_tokens_never_go_back_when_redis_loses_the_fence_counter(
+    locks: Locks, shared: Redis, prefix: str
+) -> None:
+    lock, other, tokens = locks(), locks(), []
+    for n in range(30):
+        async with (lock if n % 2 else other).hold(KEY, wait_time=1, lease_time=10) as token:
+            tokens.append(token)
+        if n % 10 == 9:
+            # Redis restarted without its data (or the key was evicted): the counter starts again.
+            assert await shared.delete(fence_of(prefix + KEY)) == 1
+    assert all(earlier < later for earlier, later in pairwise(tokens)), tokens
+
+
+async def test_the_store_refuses_a_write_under_an_older_token(locks: Locks, postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        async with SqlUnitOfWork(engine) as uow:
+            store = Store(id=0, name="fenced", waiting_open=True)
+            await uow.stores.add(store)
+            await uow.commit()
+        lock, key, tokens = locks(), f"store_waiting:{store.id}", []
+        for _ in range(5):
+            async with lock.hold(key, wait_time=1, lease_time=10) as token:
+                tokens.append(token)
+        oldest, written, paused, _, newest = tokens
+
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.stores.fence(store.id, written)
+            await uow.stores.fence(store.id, written)  # the same holder writes twice: fine
+            await uow.commit()
+        async with SqlUnitOfWork(engine) as uow:
+            with pytest.raises(ConcurrencyConflict):
+                await uow.stores.fence(store.id, oldest)
+
+        # Racing: the newest holder has written but not committed; a holder paused past its lease,
+        # whose token is older than the newest (though newer than the one committed), waits for
+        # the row, then is refused.
+        async def late_write() -> None:
+            async with SqlUnitOfWork(engine) as uow:
+                await uow.stores.fence(store.id, paused)
+                await uow.commit()
+
+        async with SqlUnitOfWork(engine) as uow:
+            await uow.stores.fence(store.id, newest)
+            late = asyncio.create_task(late_write())
+            await asyncio.sleep(0.3)
+            assert not late.done(), "the older holder's write did not wait for the newer one's"
+            await uow.commit()
+        with pytest.raises(ConcurrencyConflict):
+            await asyncio.wait_for(late, 5)
+    finally:
+        await engine.dispose()
+
+
+# 2 and 3: holders that die
+
+
+async def test_a_killed_holders_lock_is_free_once_its_lease_ends(
+    redis_url: str, prefix: str, locks: Locks, tmp_path: Path
+) -> None:
+    lease = 1.0
+    job = {"mode": "hold", "url": redis_url, "prefix": prefix, "key": KEY, "lease": lease}
+    async with workers(tmp_path, job) as [holder]:
+        dead = (await holder.read())["token"]
+        held_by = time.monotonic()  # it took the lock before it said so
+        await holder.kill()
+    lock = locks()
+    with pytest.raises(LockTimeout):  # the dead process still holds it: nobody released
+        async with lock.hold(KEY, wait_time=0.05, lease_time=5):
+            pass
+    async with lock.hold(KEY, wait_time=5, lease_time=5) as token:
+        waited = time.monotonic() - held_by
+    assert lease - 0.3 < waited < lease + 0.3
+    assert token > dead
+
+
+async def test_the_watchdog_keeps_a_live_holders_lock_and_a_killed_ones_frees_within_a_lease(
+    redis_url: str, prefix: str, locks: Locks, shared: Redis, tmp_path: Path
+) -> None:
+    watchdog = 0.6
+    job = {
+        "mode": "hold",
+        "url": redis_url,
+        "prefix": prefix,
+        "key": KEY,
+        "lease": None,
+        "watchdog": watchdog,
+    }
+    lock, leases = locks(), []
+
+    async def watch_the_lease() -> None:
+        while True:
+            leases.append(await shared.pttl(prefix + KEY))
+            await asyncio.sleep(0.05)
+
+    async with workers(tmp_path, job) as [holder]:
+        dead = (await holder.read())["token"]
+        watching = asyncio.create_task(watch_the_lease())
+        with took() as spent, pytest.raises(LockTimeout):  # four leases and more: renewed all along
+            async with lock.hold(KEY, wait_time=4 * watchdog, lease_time=5):
+                pass
+        watching.cancel()
+        assert spent[0] >= 4 * watchdog
+        # Renewed with the watchdog's lease, never let lapse (-2: gone), never without one (-1).
+        assert leases and all(0 < left <= watchdog * 1000 for left in leases), leases
+        await holder.kill()
+        killed = time.monotonic()
+    async with lock.hold(KEY, wait_time=5, lease_time=5) as token:
+        freed = time.monotonic() - killed
+    assert freed < watchdog + 0.2
+    assert token > dead
+
+
+# 4: ownership, and leases that end while held
+
+
+async def test_only_the_owner_releases_and_an_expired_holder_frees_nothing(
+    locks: Locks, shared: Redis, prefix: str
+) -> None:
+    mine, theirs = locks(), locks()
+    key = prefix + KEY
+    await mine.acquire(key, "holder", wait_time=1, lease_time=10)
+    assert await theirs.release(key, "someone-else") is False
+    assert await shared.get(key) == b"holder"
+    with pytest.raises(LockTimeout):
+        await theirs.acquire(key, "other", wait_time=0.1, lease_time=10)
+    assert await mine.release(key, "holder") is True
+    assert not await shared.exists(key)
+
+    await mine.acquire(key, "late", wait_time=1, lease_time=0.1)
+    await asyncio.sleep(0.2)  # its lease ends while it is paused; another holder takes the lock
+    await theirs.acquire(key, "newer", wait_time=1, lease_time=10)
+    assert await mine.release(key, "late") is False
+    assert await shared.get(key) == b"newer"
+    with pytest.raises(LockTimeout):
+        await mine.acquire(key, "third", wait_time=0.1, lease_time=10)
+    assert await theirs.release(key, "newer") is True
+
+
+async def test_a_waiter_behind_a_holder_that_overran_its_lease_gets_in_when_the_lease_ends(
+    locks: Locks,
+) -> None:
+    """The waiter queued behind the holder in its own process hears no unlock (the late release
+    frees nothing): it must still try once the lease is over, not sleep out its wait_time."""
+    elsewhere, lock, let_go, moments = locks(), locks(), asyncio.Event(), {}
+    lease = 0.2
+
+    async def first() -> None:
+        async with elsewhere.hold(KEY, wait_time=1, lease_time=10):
+            await let_go.wait()
+
+    async def overrunning() -> None:
+        async with lock.hold(KEY, wait_time=2, lease_time=lease):
+            moments["overrunning"] = time.monotonic()
+            await asyncio.sleep(1.0)  # paused far past its lease
+
+    async def next_in_line() -> None:
+        async with lock.hold(KEY, wait_time=2, lease_time=10):
+            moments["next"] = time.monotonic()
+
+    holding = asyncio.create_task(first())
+    await asyncio.sleep(0.05)
+    queued = [asyncio.create_task(overrunning())]
+    await asyncio.sleep(0.05)
+    queued.append(asyncio.create_task(next_in_line()))
+    await asyncio.sleep(0.05)
+    let_go.set()
+    await asyncio.gather(holding, *queued)
+    assert moments["next"] - moments["overrunning"] < lease + 0.3, moments
+
+
+async def test_a_task_handed_the_lock_keeps_it_no_longer_than_its_own_lease(locks: Locks) -> None:
+    lock, elsewhere, let_go, moments = locks(), locks(), asyncio.Event(), {}
+    lease = 0.3
+
+    async def first() -> None:
+        async with lock.hold(KEY, wait_time=1, lease_time=10):
+            await let_go.wait()
+
+    async def stalling() -> None:
+        async with lock.hold(KEY, wait_time=2, lease_time=lease):
+            moments["stalling"] = time.monotonic()
+            await asyncio.sleep(1.5)  # paused past its lease
+
+    holding = asyncio.create_task(first())
+    await asyncio.sleep(0.05)
+    handed = asyncio.create_task(stalling())
+    await asyncio.sleep(0.05)
+    let_go.set()
+    async with elsewhere.hold(KEY, wait_time=3, lease_time=10):
+        moments["elsewhere"] = time.monotonic()
+    await asyncio.gather(holding, handed)
+    assert moments["elsewhere"] - moments["stalling"] < lease + 0.3, moments
+
+
+async def test_a_process_handing_the_lock_on_lets_a_waiting_process_in(locks: Locks) -> None:
+    busy, other, order, started = locks(), locks(), [], asyncio.Event()
+
+    async def local(n: int) -> None:
+        async with busy.hold(KEY, wait_time=10, lease_time=10):
+            order.append(n)
+            started.set()
+            await asyncio.sleep(0.02)  # a registration's transaction, say
+
+    async def elsewhere() -> None:
+        async with other.hold(KEY, wait_time=5, lease_time=10):
+            order.append("elsewhere")
+
+    queued = [asyncio.create_task(local(n)) for n in range(40)]
+    await started.wait()
+    await asyncio.sleep(0.005)
+    asked = len(order)
+    await asyncio.gather(elsewhere(), *queued)
+    # The holder then at most HANDOFFS hand-offs in a row, and the waiting process's turn.
+    assert order.index("elsewhere") - asked <= HANDOFFS + 1, order
+
+
+# 5: cancellation
+
+
+async def test_a_waiter_cancelled_in_line_leaves_nothing_behind(
+    locks: Locks, shared: Redis, prefix: str
+) -> None:
+    holder, lock = locks(), locks()
+    let_go, held = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with holder.hold(KEY, wait_time=1, lease_time=10):
+            held.set()
+            await let_go.wait()
+
+    async def wait_in_line() -> float:
+        async with lock.hold(KEY, wait_time=10, lease_time=10):
+            return time.monotonic()
+
+    holding = asyncio.create_task(hold())
+    await held.wait()
+    first = asyncio.create_task(wait_in_line())
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(wait_in_line())
+    await asyncio.sleep(0.2)
+    first.cancel()  # the first of this process's line: the one that tries for the others
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    let_go.set()
+    await holding
+    released = time.monotonic()
+    assert await asyncio.wait_for(second, 2) - released < 0.3
+    # Nobody is left in line before a newcomer, in this process or in Redis.
+    with took() as spent:
+        assert await free_at_once(lock)
+    assert spent[0] < 0.1
+    assert not await shared.exists(prefix + KEY)
+
+
+async def free_at_once(lock: RedisLock, key: str = KEY) -> bool:
+    """Is the key free for this lock: taken at once? (A lost holder keeps it for its 10 s lease.)"""
+    try:
+        async with lock.hold(key, wait_time=0.3, lease_time=10):
+            return True
+    except LockTimeout:
+        return False
+
+
+async def cancelled_as_it_gets_the_lock(locks: Locks, steps: int, *, handed: bool) -> tuple[str, bool]:
+    """Cancel a task `steps` loop iterations after the lock became its to take: handed on by the
+    task before it in its process (`handed`: no I/O, so each step is the same every run), or taken
+    in Redis (the reply's timing varies a little). Fresh locks and key: nothing carries over.
+    Says how the task ended, and whether the key was free at once afterwards, here and elsewhere."""
+    lock, elsewhere, key = locks(), locks(), f"{KEY}:{'handed' if handed else 'taken'}:{steps}"
+    let_go, held = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with lock.hold(key, wait_time=1, lease_time=10):
+            held.set()
+            await let_go.wait()
+
+    async def cancelled() -> None:
+        async with lock.hold(key, wait_time=2, lease_time=10):
+            await asyncio.sleep(10)
+
+    holding = asyncio.create_task(first())
+    await held.wait()
+    if handed:
+        waiting = asyncio.create_task(cancelled())
+        await asyncio.sleep(0.05)
+        let_go.set()
+    else:
+        let_go.set()
+        await holding
+        waiting = asyncio.create_task(cancelled())
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    waiting.cancel()
+    await asyncio.wait({waiting}, timeout=0.3)
+    if not waiting.done():
+        ended = "ran on inside the lock"
+        waiting.cancel()
+    else:
+        ended = "cancelled" if waiting.cancelled() else "finished"
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    await holding
+    return ended, await free_at_once(elsewhere, key) and await free_at_once(lock, key)
+
+
+async def test_a_task_cancelled_as_it_gets_the_lock_stays_cancelled(locks: Locks) -> None:
+    ended = {
+        (how, steps): (await cancelled_as_it_gets_the_lock(locks, steps, handed=how == "handed"))[0]
+        for how in ("handed", "taken")
+        for steps in range(12 if how == "handed" else 30)
+    }
+    assert {at: how for at, how in ended.items() if how != "cancelled"} == {}
+
+
+async def test_a_task_cancelled_as_it_gets_the_lock_gives_it_back(locks: Locks) -> None:
+    free = {
+        (how, steps): (await cancelled_as_it_gets_the_lock(locks, steps, handed=how == "handed"))[1]
+        for how in ("handed", "taken")
+        for steps in range(12 if how == "handed" else 30)
+    }
+    assert [at for at, yes in free.items() if not yes] == []
+
+
+async def test_a_holder_cancelled_inside_releases_at_once(locks: Locks, shared: Redis, prefix: str) -> None:
+    lock, other, held = locks(), locks(), asyncio.Event()
+
+    async def hold_long() -> None:
+        async with lock.hold(KEY, wait_time=1, lease_time=10):
+            held.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(hold_long())
+    await held.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not await shared.exists(prefix + KEY)
+    async with other.hold(KEY, wait_time=0.1, lease_time=10):
+        pass
+
+
+# 7: no polling
+
+
+async def test_waiters_sleep_until_told_instead_of_polling() -> None:
+    """On a Redis of the test's own, so that every command counted is the lock's."""
+    with private_redis() as url:
+        prefix = f"test:{uuid.uuid4().hex}:"
+        holder = RedisLock.from_url(url, prefix=prefix)
+        processes = [RedisLock.from_url(url, prefix=prefix) for _ in range(2)]
+        admin = Redis.from_url(url, decode_responses=True)
+        try:
+            order: list[int] = []
+
+            async def wait(lock: RedisLock, n: int) -> None:
+                async with lock.hold(KEY, wait_time=20, lease_time=10):
+                    order.append(n)
+
+            async with holder.hold(KEY, wait_time=1, lease_time=10):
+                await admin.config_resetstat()
+                waiters = [asyncio.create_task(wait(processes[n % 2], n)) for n in range(20)]
+                await asyncio.sleep(2)
+                stats = await admin.info("commandstats")
+                assert not any(waiter.done() for waiter in waiters)
+            await asyncio.wait_for(asyncio.gather(*waiters), 10)
+        finally:
+            await admin.aclose()
+            for lock in (holder, *processes):
+                await lock.close()
+    calls = {
+        name.removeprefix("cmdstat_"): int(stat["calls"])
+        for name, stat in stats.items()
+        if not name.startswith(("cmdstat_info", "cmdstat_config"))  # the test's own
+    }
+    assert sum(calls.values()) < 3 * 20, calls
+    assert sorted(order) == list(range(20))
