@@ -250,6 +250,9 @@ class RedisLock:
         return cls(Redis.from_url(url), **options)
 
     async def close(self) -> None:
+        """Finish handing back what cancelled waiters were given, then close the connections."""
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
         await self._unlocks.close()
         await self._client.aclose()
 
