@@ -6,10 +6,14 @@
   all keys and all waiters) or until the lease it was told of ends, whichever comes first.
 - Within a process the waiters of a key queue up in arrival order and only the first talks to
   Redis. A holder leaving hands the lock straight to the next task of its process (lock
-  cohorting: no Redis command, but a lease renewal when less than 90 % of the next holder's
-  lease is left). While another process waits (its failed attempt says so on the channel), a
-  cohort hands on at most `handoffs` times in a row, then unlocks and stays out of the next race
-  (until another process's unlock, or `ABSTAIN`), so the processes take turns.
+  cohorting: no Redis command, but a lease renewal when the lease left is not about the next
+  holder's).
+- Processes take turns in the order they started waiting: a failed attempt tells every process
+  on the key's channel that this one waits. While another process waits, a cohort hands on at
+  most `handoffs` times in a row, then unlocks *for the longest-waiting process*: the key is kept
+  as "turn:<process>" for `RESERVED` seconds, which only that process's attempt can take, and the
+  others stay out of the race until it unlocks (or the reservation ends, if it has gone). A
+  process that still has waiters then gets back in line behind the others.
 - `lease_time=None`: a watchdog renews a 30 s lease every 10 s while the holder lives; if the
   process dies, the lock frees itself 30 s later at most.
 - Release checks ownership: a holder whose lease ended frees nothing (and is told so), and
@@ -17,7 +21,9 @@
 - Cancelled while waiting: nothing is left behind (an acquisition or a hand-off that raced the
   cancel is passed on). Cancelled while holding: the block's exit releases.
 - Not Redisson's: no re-entry (the port's locks are not re-entrant), so the lock is a plain
-  value, not a hash of owners; and FIFO holds within a process, while processes take turns.
+  value, not a hash of owners; fairness is FIFO within a process and turns in waiting order
+  among processes (a process that joins late may not know who waited before it: then the next
+  unlock is a race, and the losers say again that they wait).
 """
 
 from __future__ import annotations
@@ -45,18 +51,24 @@ WATCHDOG_LEASE = 30.0
 HANDOFFS = 8
 # A task handed the lock gets at least this share of the lease it asked for, else it is renewed.
 KEPT_LEASE = 0.9
-UNLOCKED, WAITING = "unlocked", "waiting"
+UNLOCKED, WAITING, TURN, GONE = "unlocked", "waiting", "turn", "gone"
 # How long a process that just gave the lock up for others stays out of the race for it.
 ABSTAIN = 0.005
-# How long after hearing of another process's waiter a cohort counts as contended.
-CONTENDED = 0.05
+# How long the lock is kept for the process whose turn it is: if that process has gone, the
+# others wait this long at most.
+RESERVED = 1.0
 
 # KEYS[1] the lock, KEYS[2] its fencing counter, KEYS[3] its channel; ARGV[1] lease in ms,
-# ARGV[2] owner, ARGV[3] the waiting process. {token} when acquired, else the holder's remaining
-# lease in ms, and the holder's process hears that another one waits. The counter follows the
-# clock when it starts (also after Redis lost it), so tokens never fall below earlier ones.
+# ARGV[2] owner, ARGV[3] "waiting:<process>", ARGV[4] "turn:<process>" (the lock kept for us).
+# {token} when acquired, else the holder's remaining lease in ms, and every process hears that
+# this one waits. The counter follows the clock when it starts (also after Redis lost it), so
+# tokens never fall below earlier ones.
 ACQUIRE = """
-if redis.call('set', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then
+local free = redis.call('set', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1])
+if not free and redis.call('get', KEYS[1]) == ARGV[4] then
+  free = redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[1])
+end
+if free then
   local token = redis.call('incr', KEYS[2])
   if token == 1 then
     local now = redis.call('time')
@@ -69,13 +81,18 @@ redis.call('publish', KEYS[3], ARGV[3])
 return redis.call('pttl', KEYS[1])
 """
 
-# KEYS[1] the lock, KEYS[2] its channel; ARGV[1] owner, ARGV[2] message.
+# KEYS[1] the lock, KEYS[2] its channel; ARGV[1] owner, ARGV[2] message, ARGV[3] "turn:<process>"
+# to keep the lock for the process whose turn it is (else empty), ARGV[4] for how long, in ms.
 # 1 when unlocked, 0 when the owner no longer held it (its lease ended): nothing is freed then.
 RELEASE = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-redis.call('del', KEYS[1])
+if ARGV[3] ~= '' then
+  redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4])
+else
+  redis.call('del', KEYS[1])
+end
 redis.call('publish', KEYS[2], ARGV[2])
 return 1
 """
@@ -131,15 +148,13 @@ class _Key:
     queue: deque[_Turn] = field(default_factory=deque)
     cohort: _Cohort | None = None
 
-    contended_at: float = -CONTENDED
     abstain_until: float = 0.0
+    # Other processes heard waiting for the key, longest first: whose turn it is next.
+    others: dict[str, None] = field(default_factory=dict)
 
     def wake_first(self) -> None:
         if self.queue:
             self.queue[0].woken.set()
-
-    def contended(self, now: float) -> bool:
-        return now - self.contended_at < CONTENDED
 
 
 class _UnlockMessages:
@@ -236,7 +251,7 @@ class RedisLock:
         self._client, self._prefix = client, prefix
         self._watchdog_lease, self._handoffs = watchdog_lease, handoffs
         self._process, self._acquisitions = uuid.uuid4().hex, itertools.count()
-        self._waiting, self._unlocked = f"{WAITING}:{self._process}", f"{UNLOCKED}:{self._process}"
+        self._waiting, self._turn = f"{WAITING}:{self._process}", f"{TURN}:{self._process}"
         self._keys: dict[str, _Key] = {}
         self._channels: dict[str, str] = {}
         self._background: set[asyncio.Future[Any]] = set()
@@ -306,7 +321,7 @@ class RedisLock:
                     if cohort is not None:
                         turn.holding = True
                         if not turn.solo:
-                            cohort.contended = state.contended(time.monotonic())
+                            cohort.contended = bool(state.others)
                             state.cohort = cohort
                         return cohort
                     # Woken by an unlock message, or when the holder's lease ends without one.
@@ -338,6 +353,9 @@ class RedisLock:
             state.wake_first()
         if not state.queue and state.cohort is None and self._keys.get(key) is state:
             del self._keys[key]
+            if not turn.holding:
+                # Gave up waiting: no process should keep its turn for us.
+                self._in_background(self._client.publish(self._channel(key), f"{GONE}:{self._process}"))
 
     async def _leave(self, key: str, cohort: _Cohort) -> bool:
         """Hand the lock to the next task of this process, or unlock it in Redis; false when its
@@ -353,11 +371,14 @@ class RedisLock:
             after.granted = cohort
             after.woken.set()
             return True
+        turn = ""
         if state is not None and state.cohort is cohort:
             state.cohort = None
             if state.queue:
                 state.abstain_until = now + ABSTAIN
-        released = await self.release(key, cohort.owner)
+            if cohort.contended and state.others:
+                turn = next(iter(state.others))
+        released = await self.release(key, cohort.owner, turn=turn, still_waiting=bool(state and state.queue))
         if state is not None and not released:
             state.wake_first()  # no unlock message will come: the next in line tries now
         return released
@@ -387,7 +408,8 @@ class RedisLock:
         started = time.monotonic()
         attempt = asyncio.ensure_future(
             self._acquire(
-                keys=[key, fence_of(key), self._channel(key)], args=[_ms(lease), owner, self._waiting]
+                keys=[key, fence_of(key), self._channel(key)],
+                args=[_ms(lease), owner, self._waiting, self._turn],
             )
         )
         try:
@@ -408,9 +430,14 @@ class RedisLock:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def release(self, key: str, owner: str) -> bool:
-        """Unlock if `owner` holds the lock; say whether it did (a lease that ended frees nothing)."""
-        return bool(await self._release(keys=[key, self._channel(key)], args=[owner, self._unlocked]))
+    async def release(self, key: str, owner: str, *, turn: str = "", still_waiting: bool = False) -> bool:
+        """Unlock if `owner` holds the lock; say whether it did (a lease that ended frees nothing).
+        With `turn`, the lock is kept for that process (the longest waiting) for `RESERVED` seconds;
+        with `still_waiting`, this process joins the line of those waiting for it."""
+        said = f"{UNLOCKED}:{self._process}:{turn}:{'+' if still_waiting else ''}"
+        kept = f"{TURN}:{turn}" if turn else ""
+        args = [owner, said, kept, _ms(RESERVED)]
+        return bool(await self._release(keys=[key, self._channel(key)], args=args))
 
     def _channel(self, key: str) -> str:
         channel = channel_of(key)
@@ -418,18 +445,33 @@ class RedisLock:
         return channel
 
     def _heard(self, channel: str, said: str) -> None:
-        """An unlock (wake the first waiter), or another process waiting (the cohort yields soon)."""
+        """Another process waits (a cohort then yields soon, to the longest waiting), or an unlock:
+        free for all (wake the first waiter), or kept for the process whose turn it is."""
         state = self._keys.get(self._channels.get(channel, ""))
-        what, _, process = said.partition(":")
-        if state is None or (process == self._process and what == WAITING):
+        what, _, rest = said.partition(":")
+        process, _, rest = rest.partition(":")
+        turn, _, still_waiting = rest.partition(":")
+        if state is None:
+            return
+        now = time.monotonic()
+        if what == GONE:
+            state.others.pop(process, None)
             return
         if what == WAITING:
-            state.contended_at = time.monotonic()
-            if state.cohort is not None:
-                state.cohort.contended = True
+            if process != self._process:
+                state.others.setdefault(process)
+                if state.cohort is not None:
+                    state.cohort.contended = True
             return
-        if process != self._process:
-            state.abstain_until = 0.0  # someone else had its turn: ours may race again
+        state.others.pop(process, None)
+        state.others.pop(turn, None)
+        if still_waiting and process != self._process:
+            state.others.setdefault(process)  # back in line, behind those already waiting
+        if turn and turn != self._process:
+            state.abstain_until = now + RESERVED  # another's turn: stay out until it unlocks
+            return
+        if turn or process != self._process:
+            state.abstain_until = 0.0  # our turn, or someone else had theirs: try now
         if state.cohort is None:
             state.wake_first()
 
