@@ -539,3 +539,37 @@ async def test_waiters_sleep_until_told_instead_of_polling() -> None:
     }
     assert sum(calls.values()) < 3 * 20, calls
     assert sorted(order) == list(range(20))
+
+
+async def test_a_waiter_that_gives_up_while_the_lease_is_renewed_for_it_does_not_strand_the_lock(
+    locks: Locks,
+) -> None:
+    """The queue's worker retries with a short wait_time; a holder without a lease (30 s, watchdog)
+    hands on to it, renewing the lease to the worker's first: if the worker gave up meanwhile, the
+    lock must go to whoever is still waiting, or back to Redis, not to a turn that has left."""
+    lock = locks()
+    for _ in range(20):
+        taken, let_go = asyncio.Event(), asyncio.Event()
+
+        async def hold_it(taken: asyncio.Event, let_go: asyncio.Event) -> None:
+            async with lock.hold(KEY, wait_time=1, lease_time=None):
+                taken.set()
+                await let_go.wait()
+
+        holder = asyncio.create_task(hold_it(taken, let_go))
+        await taken.wait()
+
+        async def retrying_worker() -> float:
+            started = time.monotonic()
+            while True:
+                try:
+                    async with lock.hold(KEY, wait_time=0.002, lease_time=10):
+                        return time.monotonic() - started
+                except LockTimeout:
+                    await asyncio.sleep(0)
+
+        worker = asyncio.create_task(retrying_worker())
+        await asyncio.sleep(0.01)
+        let_go.set()
+        await holder
+        assert await asyncio.wait_for(worker, 5) < 2

@@ -361,16 +361,18 @@ class RedisLock:
         """Hand the lock to the next task of this process, or unlock it in Redis; false when its
         lease had ended (then nothing is handed on nor freed)."""
         state = self._keys.get(key)
-        after = state.queue[0] if state and state.queue else None
-        now = time.monotonic()
         # Handed on at most `handoffs` times in a row while another process waits; as long as
         # needed when none does.
-        turns_left = cohort.handoffs < self._handoffs or not cohort.contended
-        if state and after and not after.solo and turns_left and await self._kept(key, cohort, after.lease):
-            cohort.handoffs += 1
-            after.granted = cohort
-            after.woken.set()
-            return True
+        while state and state.queue and (cohort.handoffs < self._handoffs or not cohort.contended):
+            after = state.queue[0]
+            if after.solo or not await self._kept(key, cohort, after.lease):
+                break
+            if state.queue and state.queue[0] is after:  # still waiting after the renewal
+                cohort.handoffs += 1
+                after.granted = cohort
+                after.woken.set()
+                return True
+        now = time.monotonic()
         turn = ""
         if state is not None and state.cohort is cohort:
             state.cohort = None
