@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from adapters.lock.redis import HANDOFFS, RedisLock, fence_of
+from adapters.lock.redis import HANDOFFS, REANNOUNCE, RESERVED, RedisLock, channel_of, fence_of
 from adapters.persistence.engine import make_engine
 from adapters.persistence.sql import SqlUnitOfWork
 from application.ports import ConcurrencyConflict
@@ -573,3 +574,105 @@ async def test_a_waiter_that_gives_up_while_the_lease_is_renewed_for_it_does_not
         let_go.set()
         await holder
         assert await asyncio.wait_for(worker, 5) < 2
+
+
+async def test_a_turn_kept_for_a_process_that_is_gone_holds_the_others_up_by_the_reservation_only(
+    locks: Locks, shared: Redis, prefix: str
+) -> None:
+    """A process said it waits, then died: the cohort keeps the lock for its turn; nobody takes
+    it, and the waiters of the cohort's process get in once the reservation ends (1 s), not at
+    their wait_time."""
+    lock, let_go = locks(), asyncio.Event()
+
+    async def holder() -> None:
+        async with lock.hold(KEY, wait_time=5, lease_time=10):
+            await let_go.wait()
+
+    async def waiter() -> float:
+        started = time.monotonic()
+        async with lock.hold(KEY, wait_time=5, lease_time=10):
+            return time.monotonic() - started
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0.1)
+    waiters = [asyncio.create_task(waiter()) for _ in range(HANDOFFS + 1)]
+    await asyncio.sleep(0.2)
+    await shared.publish(channel_of(prefix + KEY), "waiting:a-process-that-died")
+    await asyncio.sleep(0.1)
+    let_go.set()
+    await first
+    waited = await asyncio.gather(*waiters)
+    assert max(waited) < RESERVED + 2.5, waited
+
+
+async def test_a_process_that_began_waiting_before_the_holder_listened_gets_its_turn(locks: Locks) -> None:
+    """Its first 'waiting' went unheard; it says so again, and the holder's process yields."""
+    here, there = locks(), locks()
+    stop = time.monotonic() + 6
+
+    async def busy(first: bool = False) -> None:
+        while time.monotonic() < stop:
+            async with here.hold(KEY, wait_time=5, lease_time=10):
+                await asyncio.sleep(0.2 if first else 0.005)
+                first = False
+
+    async def other() -> float:
+        started = time.monotonic()
+        async with there.hold(KEY, wait_time=5, lease_time=10):
+            return time.monotonic() - started
+
+    burst = [asyncio.create_task(busy(first=True))]
+    await asyncio.sleep(0.05)
+    waiting = asyncio.create_task(other())
+    await asyncio.sleep(0.05)
+    burst += [asyncio.create_task(busy()) for _ in range(3)]
+    assert await waiting < REANNOUNCE + 2
+    await asyncio.gather(*burst)
+
+
+async def test_an_acquisition_whose_answer_was_lost_is_given_back(
+    locks: Locks, redis_url: str, prefix: str
+) -> None:
+    """The script ran, the connection dropped before its answer: the key must not stay locked."""
+    dropping = False
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool) -> None:
+        with contextlib.suppress(Exception):
+            while data := await reader.read(65536):
+                if answers and dropping:
+                    break
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    pipes: set[asyncio.Task[None]] = set()
+
+    async def relay(client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        host, port = redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        server_in, server_out = await asyncio.open_connection(host, int(port))
+        pipes.update(
+            {
+                asyncio.create_task(pipe(client_in, server_out, answers=False)),
+                asyncio.create_task(pipe(server_in, client_out, answers=True)),
+            }
+        )
+
+    proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    flaky = RedisLock.from_url(f"redis://127.0.0.1:{port}/0", prefix=prefix)
+    try:
+        async with flaky.hold(KEY, wait_time=1, lease_time=10):
+            pass  # the scripts are loaded
+        dropping = True
+        with pytest.raises(RedisError):
+            async with flaky.hold(KEY, wait_time=1, lease_time=10):
+                pass
+        dropping = False
+        await asyncio.sleep(0.3)
+        assert await free_at_once(locks())
+    finally:
+        with contextlib.suppress(Exception):
+            await flaky.close()
+        proxy.close()
+        for task in pipes:
+            task.cancel()

@@ -42,6 +42,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 from domain.errors import LockTimeout
 
@@ -57,6 +58,8 @@ ABSTAIN = 0.005
 # How long the lock is kept for the process whose turn it is: if that process has gone, the
 # others wait this long at most.
 RESERVED = 1.0
+# How often the first waiter of a process tries again (and so says again that it waits).
+REANNOUNCE = 1.0
 
 # KEYS[1] the lock, KEYS[2] its fencing counter, KEYS[3] its channel; ARGV[1] lease in ms,
 # ARGV[2] owner, ARGV[3] "waiting:<process>", ARGV[4] "turn:<process>" (the lock kept for us).
@@ -172,23 +175,29 @@ class _UnlockMessages:
         self._last_wait: dict[str, float] = {}
         self._commands = asyncio.Lock()
 
-    async def listen(self, channel: str) -> bool:
-        """Make sure the channel's messages reach us; true if that took a new subscription
-        (an unlock just before it would have been missed: the caller tries once more)."""
+    async def listen(self, channel: str, within: float) -> bool:
+        """Make sure the channel's messages reach us (waiting `within` seconds at most for Redis to
+        confirm); true if that took a new subscription (an unlock just before it would have been
+        missed: the caller tries once more)."""
         self._last_wait[channel] = time.monotonic()
         confirmed = self._subscribed.get(channel)
-        if confirmed is not None:
-            await confirmed.wait()
-            return False
-        confirmed = self._subscribed[channel] = asyncio.Event()
-        async with self._commands:
-            if self._pubsub is None:
-                self._pubsub = self._client.pubsub()
-            await self._pubsub.subscribe(channel)
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read(self._pubsub), name="redis-lock-unlocks")
-        await confirmed.wait()
-        return True
+        fresh = confirmed is None
+        if confirmed is None:
+            confirmed = self._subscribed[channel] = asyncio.Event()
+            try:
+                async with self._commands:
+                    if self._pubsub is None:
+                        self._pubsub = self._client.pubsub()
+                    await self._pubsub.subscribe(channel)
+            except BaseException:
+                del self._subscribed[channel]  # the next waiter subscribes again
+                raise
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.create_task(self._read(self._pubsub), name="redis-lock-unlocks")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(within, 0)):
+                await confirmed.wait()
+        return fresh
 
     async def _read(self, pubsub: PubSub) -> None:
         swept = time.monotonic()
@@ -324,11 +333,13 @@ class RedisLock:
                             cohort.contended = bool(state.others)
                             state.cohort = cohort
                         return cohort
-                    # Woken by an unlock message, or when the holder's lease ends without one.
-                    timeout = min(left, max(remaining, 1) / 1000)
+                    # Woken by an unlock message, or when the holder's lease ends without one; and
+                    # once a second, to say again that this process waits (a holder that was not
+                    # listening yet may have missed it, and a message may be lost).
+                    timeout = min(left, max(remaining, 1) / 1000, REANNOUNCE)
                 # Every waiter listens before it sleeps: the one behind a holder of another
                 # process must hear its unlock, as the first in line by then.
-                if await self._unlocks.listen(self._channel(key)):
+                if await self._unlocks.listen(self._channel(key), left):
                     continue
                 if left <= 0:
                     raise LockTimeout(f"lock {key} not acquired within {wait_time}s")
@@ -380,9 +391,18 @@ class RedisLock:
                 state.abstain_until = now + ABSTAIN
             if cohort.contended and state.others:
                 turn = next(iter(state.others))
-        released = await self.release(key, cohort.owner, turn=turn, still_waiting=bool(state and state.queue))
+        try:
+            released = await self.release(
+                key, cohort.owner, turn=turn, still_waiting=bool(state and state.queue)
+            )
+        except (RedisError, OSError) as error:
+            # Leaving must not fail what the block did: the lease frees the key in Redis.
+            log.warning("lock %s: could not unlock (%r); it frees itself when its lease ends", key, error)
+            released = False
         if state is not None and not released:
             state.wake_first()  # no unlock message will come: the next in line tries now
+        if state is not None and not state.queue and state.cohort is None and self._keys.get(key) is state:
+            del self._keys[key]
         return released
 
     async def _kept(self, key: str, cohort: _Cohort, lease: float) -> bool:
@@ -419,6 +439,11 @@ class RedisLock:
         except asyncio.CancelledError:
             attempt.add_done_callback(lambda done: self._undo(done, key, owner))
             raise
+        except Exception:
+            # The script may have run with its answer lost on the way: give back whatever this
+            # owner may hold (RELEASE frees only what is ours), or it stays locked for a lease.
+            self._in_background(self._release_quietly(key, owner))
+            raise
         if isinstance(answer, list):
             return _Cohort(owner, int(answer[0]), started + lease), 0
         return None, int(answer)
@@ -426,6 +451,10 @@ class RedisLock:
     def _undo(self, attempt: asyncio.Future[Any], key: str, owner: str) -> None:
         if not attempt.cancelled() and attempt.exception() is None and isinstance(attempt.result(), list):
             self._in_background(self.release(key, owner))
+
+    async def _release_quietly(self, key: str, owner: str) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.release(key, owner)
 
     def _in_background(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
@@ -458,6 +487,9 @@ class RedisLock:
         now = time.monotonic()
         if what == GONE:
             state.others.pop(process, None)
+            state.abstain_until = 0.0  # if its turn was kept for it, nobody will take it
+            if state.cohort is None:
+                state.wake_first()
             return
         if what == WAITING:
             if process != self._process:
@@ -470,11 +502,13 @@ class RedisLock:
         if still_waiting and process != self._process:
             state.others.setdefault(process)  # back in line, behind those already waiting
         if turn and turn != self._process:
-            state.abstain_until = now + RESERVED  # another's turn: stay out until it unlocks
+            # Another's turn: stay out until it unlocks, or its reservation ends if it has gone.
+            state.abstain_until = now + RESERVED
+            state.wake_first()
             return
         if turn or process != self._process:
             state.abstain_until = 0.0  # our turn, or someone else had theirs: try now
-        if state.cohort is None:
+        if state.cohort is None or state.cohort.expires <= now:
             state.wake_first()
 
     async def _watch(self, key: str, cohort: _Cohort) -> None:

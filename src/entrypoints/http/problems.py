@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from application.access import Forbidden
@@ -127,5 +128,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     SQLAlchemyError: unavailable,
     # A database that cannot be reached at all (refused, timed out) surfaces as the socket's error.
     OSError: unavailable,
+    # Redis (the stores' lock) down or slow.
+    RedisError: unavailable,
     Exception: unexpected,
 }
