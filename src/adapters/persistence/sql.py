@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection
 from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Index, RowMapping, Table, UniqueConstraint, func, insert, select, update
+from sqlalchemy import (
+    Index,
+    RowMapping,
+    Table,
+    TextClause,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -155,16 +168,13 @@ class SqlWaitings:
             return
         await self._advance(waiting_list, previous=waiting_list.last_number - len(new))
         try:
-            result = await self._db.execute(
-                insert(waitings).returning(waitings.c.id, sort_by_parameter_order=True),
-                [_waiting_row(w) for w in new],
-            )
+            ids = await _insert_rows(self._db, waitings, [_waiting_row(w) for w in new], returning="number")
         except IntegrityError as error:
             if violated(error) == ACTIVE_CUSTOMER:
                 raise AlreadyWaiting("this customer already holds an active waiting at this store") from error
             raise ConcurrencyConflict(f"a concurrent registration won: {error.orig}") from error
-        for waiting, waiting_id in zip(new, result.scalars(), strict=True):
-            waiting.id = waiting_id
+        for waiting in new:
+            waiting.id = ids[waiting.number]
 
     async def _advance(self, waiting_list: WaitingList, previous: int) -> None:
         """Move the day's sequence from `previous` on; refuse if someone else moved it first."""
@@ -233,6 +243,42 @@ class SqlWaitings:
         if below is not None:
             query = query.where(waitings.c.number < below)
         return int(await self._db.scalar(query) or 0)
+
+
+async def _insert_rows(
+    db: AsyncConnection, table: Table, rows: list[dict[str, Any]], returning: str | None = None
+) -> dict[Any, int]:
+    """Insert rows in one statement; with `returning`, their ids by that column's value.
+
+    On PostgreSQL the rows travel as one array per column (`INSERT ... SELECT FROM unnest`):
+    a batch of 200 waitings is then 19 parameters to bind, not 3,800 to compile and send.
+    """
+    if db.dialect.name != "postgresql":
+        statement = insert(table)
+        if returning is None:
+            await db.execute(statement, rows)
+            return {}
+        result = await db.execute(statement.returning(table.c[returning], table.c.id), rows)
+        return {row[0]: row[1] for row in result}
+    columns = list(rows[0])
+    result = await db.execute(
+        _unnest_insert(table, tuple(columns), returning),
+        {f"c{i}": [row[column] for row in rows] for i, column in enumerate(columns)},
+    )
+    return {row[0]: row[1] for row in result} if returning else {}
+
+
+@functools.cache
+def _unnest_insert(table: Table, columns: tuple[str, ...], returning: str | None) -> TextClause:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(
+        f"CAST(:c{i} AS {table.c[column].type.compile(dialect=dialect)}[])"
+        for i, column in enumerate(columns)
+    )
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+    if returning:
+        sql += f" RETURNING {returning}, id"
+    return text(sql)
 
 
 def _aggregate_keys(dialect: str, column: Any) -> Any:
@@ -331,7 +377,7 @@ class SqlRequests:
             for status in statuses
         ]
         try:
-            await self._db.execute(insert(registration_requests), rows)
+            await _insert_rows(self._db, registration_requests, rows)
         except IntegrityError as error:
             raise ConcurrencyConflict("a request was decided concurrently") from error
 
