@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import Tokens
+from faultkit import SECRET
 
 from adapters.persistence.engine import Limits, make_engine
 from adapters.persistence.schema import upgrade
 from harness.app import quiet_litestar
+from harness.httpkit import Tokens
 from harness.postgres import PrivateCluster, run_apart
 
 HERE = Path(__file__).parent
@@ -42,4 +43,4 @@ def cluster() -> Iterator[PrivateCluster]:
 
 @pytest.fixture
 def tokens() -> Tokens:
-    return Tokens()
+    return Tokens(SECRET)

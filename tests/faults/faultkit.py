@@ -13,17 +13,12 @@ from typing import Any
 
 import httpx
 
-from application.access import Role
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.http.auth import Authenticator
 from entrypoints.settings import Settings
 from harness.app import lifespan_of
+from harness.httpkit import PROBLEM_JSON, SECRET
 from harness.postgres import PrivateCluster
-
-SECRET = "fault-tests-secret-" + "s" * 64
-Headers = dict[str, str]
-PROBLEM_JSON = "application/problem+json"
 
 # Small timeouts, so that an outage is answered within about a second.
 TIMEOUTS: dict[str, Any] = {
@@ -33,25 +28,6 @@ TIMEOUTS: dict[str, Any] = {
     "lock_wait_seconds": 2.0,
     "db_pool_size": 4,
 }
-
-
-class Tokens:
-    def __init__(self) -> None:
-        self._authenticator = Authenticator(SECRET)
-
-    @property
-    def admin(self) -> Headers:
-        return self._bearer(self._authenticator.token(Role.ADMIN, "root"))
-
-    def customer(self, subject: str) -> Headers:
-        return self._bearer(self._authenticator.token(Role.CUSTOMER, subject))
-
-    def store(self, store_id: int) -> Headers:
-        return self._bearer(self._authenticator.token(Role.STORE, "tablet", store_id))
-
-    @staticmethod
-    def _bearer(token: str) -> Headers:
-        return {"Authorization": f"Bearer {token}"}
 
 
 def container_on(cluster: PrivateCluster, data_dir: Path, **overrides: Any) -> Container:

@@ -17,10 +17,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from faultkit import Headers, Timed, Tokens, assert_unavailable, container_on, serving, timed
+from faultkit import Timed, assert_unavailable, container_on, serving, timed
 
 from application.registration import store_lock_key
 from entrypoints.container import Container
+from harness.httpkit import Api, Headers, Tokens
 from harness.postgres import PrivateCluster
 
 # The app's timeouts are 1 s (connect, statement, pool) and 2 s (store lock): an outage must be
@@ -66,15 +67,7 @@ class Run:
         )
 
     async def outcome(self, trace_id: str, headers: Headers, within: float) -> dict[str, Any]:
-        """Poll a V3 request until it is decided (bounded)."""
-        async with asyncio.timeout(within):
-            while True:
-                response = await self.client.get(f"/v3/waiting-requests/{trace_id}", headers=headers)
-                assert response.status_code == 200, response.text
-                body: dict[str, Any] = response.json()
-                if body["status"] != "QUEUED":
-                    return body
-                await asyncio.sleep(0.05)
+        return await Api(self.client, self.tokens).outcome(trace_id, headers, within)
 
     async def join_v2(self, customer: str) -> None:
         response = await self.v2(customer)
@@ -145,6 +138,14 @@ class Run:
             decided = await self.outcome(trace_id, self.tokens.customer(customer), within=RECOVERED_WITHIN)
             assert decided["status"] == "REGISTERED", decided
             self.registered[customer] = decided["waiting"]["id"]
+
+    async def recovered(self, since: float) -> tuple[float, float]:
+        """Ready again, the late requests decided, nothing lost: seconds to ready, to decided."""
+        ready_after = await wait_ready(self.client)
+        await self.late_ones_decided()
+        decided_after = time.perf_counter() - since
+        await self.nothing_lost()
+        return ready_after, decided_after
 
     async def nothing_lost(self) -> None:
         """New registrations work again, and the list holds exactly the accepted ones, numbered
@@ -227,11 +228,7 @@ async def test_postgres_stopped_mid_run_answers_503_quickly_then_recovers_with_n
         # Back up, on the same port and data: the app recovers without a restart.
         outage = time.perf_counter() - stopped
         cluster.start()
-        restarted = time.perf_counter()
-        ready_after = await wait_ready(client)
-        await run.late_ones_decided()
-        decided_after = time.perf_counter() - restarted
-        await run.nothing_lost()
+        ready_after, decided_after = await run.recovered(since=time.perf_counter())
 
     print(
         f"\n[{mode}] outage {outage:.1f} s, {len(answers)} calls: 503 in "
@@ -315,11 +312,7 @@ async def test_frozen_postgres_answers_503_within_the_timeouts_then_recovers(
                 assert_unavailable(answer, within=ANSWERED_WITHIN, codes=("UNAVAILABLE", *codes))
         finally:
             cluster.resume()
-        thawed = time.perf_counter()
-        ready_after = await wait_ready(client)
-        await run.late_ones_decided()
-        decided_after = time.perf_counter() - thawed
-        await run.nothing_lost()
+        ready_after, decided_after = await run.recovered(since=time.perf_counter())
 
     print(
         f"\n[frozen] {len(answers)} calls: 503 in {min(a.seconds for a in answers.values()):.3f}.."

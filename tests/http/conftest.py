@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from httpkit import SECRET, Api, InLoopTransport, Tokens
 
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from harness.app import lifespan_of, quiet_litestar
+from harness.httpkit import SECRET, Api, InLoopTransport, Tokens
 from harness.postgres import empty_database, run_apart
 
 HERE = Path(__file__).parent

@@ -8,7 +8,8 @@ import time
 
 import httpx
 import pytest
-from httpkit import Api, Tokens, assert_problem
+
+from harness.httpkit import Api, Tokens, assert_problem
 
 LATER = int(time.time()) + 3600
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from httpkit import Api, Tokens
+
+from harness.httpkit import Api, Tokens
 
 BURST = 300
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from httpkit import Api, Tokens, assert_problem
 
 from application.registration import store_lock_key
+from harness.httpkit import Api, Tokens, assert_problem
 
 JSON = {"content-type": "application/json"}
 

@@ -11,9 +11,10 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from httpkit import PROBLEM_FIELDS, PROBLEM_JSON, SECRET, Tokens
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from harness.httpkit import PROBLEM_FIELDS, PROBLEM_JSON, SECRET, Tokens
 
 # The fixtures are deliberately shared by the examples of one test.
 fuzz = settings(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from httpkit import Api, assert_problem, assert_waiting
+
+from harness.httpkit import Api, assert_problem, assert_waiting
 
 
 async def test_the_link_shows_the_waiting_masked_and_without_the_token(client, store, api: Api):

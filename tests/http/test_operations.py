@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from httpkit import Api
+from harness.httpkit import Api
 
 
 async def test_live_says_the_process_is_up(client):

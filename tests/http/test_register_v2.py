@@ -7,7 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from httpkit import Api, assert_problem, assert_waiting
+
+from harness.httpkit import Api, assert_problem, assert_waiting
 
 
 async def test_a_customer_joins_and_gets_number_one(store, api: Api):

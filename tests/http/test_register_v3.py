@@ -6,9 +6,9 @@ import asyncio
 import uuid
 
 import pytest
-from httpkit import Api, Tokens, assert_problem, assert_waiting
 
 from application.registration import store_lock_key
+from harness.httpkit import Api, Tokens, assert_problem, assert_waiting
 
 
 async def test_a_customer_is_queued_then_registered(store, api: Api, tokens: Tokens):

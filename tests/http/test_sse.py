@@ -9,10 +9,10 @@ import asyncio
 
 import pytest
 from dependency_injector import providers
-from httpkit import Api, Tokens, assert_waiting, sse
 
 from adapters.notify.local import LocalNotifier
 from application.registration import store_lock_key
+from harness.httpkit import Api, Tokens, assert_waiting, sse
 
 
 async def _two_in_line(api: Api, store_id: int) -> tuple[dict, dict]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from httpkit import Api, Tokens, assert_problem, assert_waiting
+
+from harness.httpkit import Api, Tokens, assert_problem, assert_waiting
 
 # The transition table of DOMAIN.md: (path of actions leading to a status, the action, allowed?)
 SETUPS = {"WAITING": [], "CALLED": ["call"], "SEATED": ["call", "seat"], "CANCELLED": ["cancel"]}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from httpkit import Api, Tokens, assert_problem, assert_waiting
+
+from harness.httpkit import Api, Tokens, assert_problem, assert_waiting
 
 STORE_FIELDS = {"id", "name", "timeZone", "waitingOpen", "maxPartySize", "maxQueueSize", "avgServiceMinutes"}
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from httpkit import Api, Tokens, assert_problem, assert_waiting
+
+from harness.httpkit import Api, Tokens, assert_problem, assert_waiting
 
 
 async def test_the_customer_reads_their_waiting_with_rank_and_estimate(
