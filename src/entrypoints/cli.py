@@ -15,9 +15,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from adapters.lock.redis import RedisLock
 from adapters.persistence import schema
-from adapters.persistence.engine import make_engine
 from application.access import Role
-from entrypoints.container import Container
+from entrypoints.container import Container, engine_for
 from entrypoints.settings import Settings
 
 
@@ -96,11 +95,10 @@ def _database_problem(settings: Settings, *, migrate: bool) -> str | None:
     """Bring the schema up to date (or check it); what went wrong, in one line, or None."""
 
     async def run() -> None:
-        if settings.embedded_database:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        # Building an index on a long table may take longer than any request should.
-        limits = replace(settings.database_limits(), statement_timeout=None) if migrate else None
-        engine = make_engine(settings.sqlalchemy_url(), limits or settings.database_limits())
+        limits = settings.database_limits()
+        if migrate:  # building an index on a long table may take longer than any request should
+            limits = replace(limits, statement_timeout=None)
+        engine = engine_for(settings, limits)
         try:
             await (schema.upgrade(engine) if migrate else schema.check(engine))
         finally:
@@ -131,7 +129,7 @@ def _redis_problem(settings: Settings) -> str | None:
     try:
         asyncio.run(ping(settings.redis_url))
     except (OSError, RedisError) as error:
-        return f"cannot use Redis at {_shown(settings.redis_url)}: {_reason(error) or type(error).__name__}"
+        return f"cannot use Redis at {_shown(settings.redis_url)}: {_reason(error)}"
     return None
 
 

@@ -12,7 +12,7 @@ from adapters.lock.local import LocalLock
 from adapters.lock.redis import RedisLock
 from adapters.notify.local import LocalNotifier
 from adapters.persistence import schema
-from adapters.persistence.engine import make_engine
+from adapters.persistence.engine import Limits, make_engine
 from adapters.persistence.sql import SqlUnitOfWork
 from adapters.queue.sql import SqlRegistrationQueue
 from adapters.status.local import LocalRequestStatuses
@@ -32,10 +32,10 @@ from application.waiting_actions import MoveWaiting
 from entrypoints.settings import Settings
 
 
-def engine_for(settings: Settings) -> AsyncEngine:
+def engine_for(settings: Settings, limits: Limits | None = None) -> AsyncEngine:
     if settings.embedded_database:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return make_engine(settings.sqlalchemy_url(), settings.database_limits())
+    return make_engine(settings.sqlalchemy_url(), limits or settings.database_limits())
 
 
 async def database(engine: AsyncEngine, settings: Settings) -> AsyncIterator[AsyncEngine]:
