@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 
 from adapters.persistence.engine import Limits, make_engine
 from adapters.persistence.schema import upgrade
+from harness.kafka import kafka_bootstrap_or_private
 from harness.postgres import postgres_database, run_apart
 from harness.redis import redis_server
 
@@ -49,3 +50,10 @@ def redis_url() -> Iterator[str]:
     """The real Redis (or a private one), shared: every test keeps to keys of its own."""
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A Kafka-protocol broker: WAITLINE_TEST_KAFKA, or a private Tansu. Tests keep to topics of their own."""
+    with kafka_bootstrap_or_private() as bootstrap:
+        yield bootstrap

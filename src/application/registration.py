@@ -207,6 +207,11 @@ class ProcessRegistrations:
                 log.warning("store %s batch raced another writer; retrying", batch[0].store_id)
                 await asyncio.sleep(0.05 * conflicts)
 
+    async def give_up(self, requests: Sequence[RegistrationRequest], reason: str) -> None:
+        """The queue set these aside as dead letters: FAILED, unless an outcome is known already."""
+        for request in requests:
+            await self._statuses.put(RequestStatus.queued(request).failed(reason))
+
     async def settle(self, batch: list[RegistrationRequest], fence: int) -> list[RequestStatus]:
         """Decide one store's requests and make the outcomes known; the caller holds the lock,
         `fence` its token."""

@@ -33,6 +33,8 @@ class RequestState(StrEnum):
     QUEUED = "QUEUED"
     REGISTERED = "REGISTERED"
     REJECTED = "REJECTED"
+    FAILED = "FAILED"
+    """Set aside as a dead letter after its retries: an operator's replay may still decide it."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ class RequestStatus:
 
     @property
     def decided(self) -> bool:
+        """Registered or rejected: final, and kept in the request log."""
+        return self.state in (RequestState.REGISTERED, RequestState.REJECTED)
+
+    @property
+    def ended(self) -> bool:
+        """Nothing more happens to it unless an operator replays it: decided, or failed."""
         return self.state is not RequestState.QUEUED
 
     @classmethod
@@ -57,3 +65,6 @@ class RequestStatus:
 
     def rejected(self, reason: str) -> RequestStatus:
         return replace(self, state=RequestState.REJECTED, reason=reason)
+
+    def failed(self, reason: str) -> RequestStatus:
+        return replace(self, state=RequestState.FAILED, reason=reason)

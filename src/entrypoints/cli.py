@@ -1,4 +1,5 @@
-"""`waitline serve | token | migrate`: run the service, print a token, bring the schema up to date."""
+"""`waitline serve | consume | token | migrate | topics | dlq`: run the API or the Kafka consumer,
+print a token, bring the schema up to date, create the Kafka topics, look at and replay dead letters."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
 from dataclasses import replace
+from typing import Any, TypeVar
 
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
@@ -15,9 +19,15 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from adapters.lock.redis import RedisLock
 from adapters.persistence import schema
+from adapters.queue.kafka_dead_letters import dead_letters, replayable
+from adapters.queue.kafka_topics import create_topics
 from application.access import Role
-from entrypoints.container import Container, engine_for
+from application.ports import QueueUnavailable
+from application.requests import RequestStatus
+from entrypoints.container import Container, engine_for, kafka_config, stop
 from entrypoints.settings import Settings
+
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +63,27 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="create or update the database schema")
     migrate.set_defaults(run=_migrate)
+
+    consume = commands.add_parser("consume", help="decide queued V3 requests from Kafka (until SIGTERM)")
+    consume.set_defaults(run=_consume)
+
+    topics = commands.add_parser("topics", help="the Kafka topics").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    create = topics.add_parser("create", help="create the request and dead letter topics (idempotent)")
+    create.add_argument("--partitions", type=int, help="default WAITLINE_KAFKA_PARTITIONS or 12")
+    create.add_argument("--replication-factor", type=int, help="default WAITLINE_KAFKA_REPLICATION or 1")
+    create.set_defaults(run=_topics_create)
+
+    dlq = commands.add_parser("dlq", help="the dead letter topic").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    dlq.add_parser("list", help="one line per dead letter").set_defaults(run=_dlq_list)
+    replay = dlq.add_parser(
+        "replay", help="queue readable dead letters again (a parsing error cannot be replayed)"
+    )
+    replay.add_argument("--trace-id", action="append", default=[], help="only this request (repeatable)")
+    replay.set_defaults(run=_dlq_replay)
     return parser
 
 
@@ -65,11 +96,102 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if problem := _database_problem(settings, migrate=settings.embedded_database) or _redis_problem(settings):
         print(f"waitline: {problem}", file=sys.stderr)
         return 1
-    container = Container()
-    container.settings.override(settings)
+    container = _container(settings)
     host, port = args.host or settings.host, args.port or settings.port
     uvicorn.run(create_app(container), host=host, port=port, log_level=settings.log_level.lower())
     return 0
+
+
+def _consume(_: argparse.Namespace, settings: Settings) -> int:
+    from entrypoints.consumer import consume
+
+    if (
+        problem := _kafka_missing(settings)
+        or _database_problem(settings, migrate=False)
+        or _redis_problem(settings)
+    ):
+        print(f"waitline: {problem}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(consume(_container(settings)))
+    except (KafkaError, OSError) as error:
+        print(f"waitline: cannot use Kafka at {settings.kafka_bootstrap}: {_reason(error)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
+    if problem := _kafka_missing(settings):
+        print(f"waitline: {problem}", file=sys.stderr)
+        return 1
+    partitions = args.partitions or settings.kafka_partitions
+    replication = args.replication_factor or settings.kafka_replication
+    fates = _on_kafka(settings, create_topics(kafka_config(settings), partitions, replication))
+    if fates is None:
+        return 1
+    for name, fate in fates.items():
+        print(f"{name}: {fate}")
+    return 0
+
+
+def _dlq_list(_: argparse.Namespace, settings: Settings) -> int:
+    if problem := _kafka_missing(settings):
+        print(f"waitline: {problem}", file=sys.stderr)
+        return 1
+    letters = _on_kafka(settings, dead_letters(kafka_config(settings)))
+    if letters is None:
+        return 1
+    for letter in letters:
+        print(
+            f"{letter.partition}/{letter.offset} {letter.error_type} trace-id={letter.trace_id or '-'} "
+            f"from={letter.original}: {letter.error_message}"
+        )
+    print(f"{len(letters)} dead letters", file=sys.stderr)
+    return 0
+
+
+def _dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
+    if problem := _kafka_missing(settings) or _redis_problem(settings):
+        print(f"waitline: {problem}", file=sys.stderr)
+        return 1
+
+    async def replay() -> int:
+        container = _container(settings)
+        queue, statuses = container.queue(), container.statuses()
+        try:
+            requests = replayable(await dead_letters(container.kafka()), set(args.trace_id))
+            for request in requests:
+                await statuses.put(RequestStatus.queued(request))
+                await queue.publish(request)
+                print(f"queued again: {request.trace_id} (store {request.store_id})")
+        finally:
+            await stop(container)
+        return len(requests)
+
+    replayed = _on_kafka(settings, replay())
+    if replayed is None:
+        return 1
+    print(f"{replayed} requests queued again", file=sys.stderr)
+    return 0
+
+
+def _kafka_missing(settings: Settings) -> str | None:
+    return None if settings.kafka_bootstrap else "WAITLINE_KAFKA_BOOTSTRAP is not set"
+
+
+def _on_kafka(settings: Settings, work: Coroutine[Any, Any, T]) -> T | None:
+    """The work's result, or None once its failure is told in one line."""
+    try:
+        return asyncio.run(work)
+    except (KafkaError, OSError, QueueUnavailable) as error:
+        print(f"waitline: cannot use Kafka at {settings.kafka_bootstrap}: {_reason(error)}", file=sys.stderr)
+        return None
+
+
+def _container(settings: Settings) -> Container:
+    container = Container()
+    container.settings.override(settings)
+    return container
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.clock import SystemClock
@@ -14,11 +15,15 @@ from adapters.notify.local import LocalNotifier
 from adapters.persistence import schema
 from adapters.persistence.engine import Limits, make_engine
 from adapters.persistence.sql import SqlUnitOfWork
+from adapters.queue.kafka import KafkaConfig, KafkaRegistrationQueue
+from adapters.queue.kafka_consumer import KafkaRequestConsumer
+from adapters.queue.pending import RedisPendingRequests
 from adapters.queue.sql import SqlRegistrationQueue
 from adapters.status.local import LocalRequestStatuses
+from adapters.status.redis import RedisRequestStatuses
 from application.announcements import Announcer
 from application.live import LiveUpdates
-from application.ports import Lock
+from application.ports import Lock, RegistrationQueue, RequestStatusStore
 from application.queries import Queries
 from application.registration import (
     LockTimes,
@@ -65,14 +70,57 @@ def store_lock(settings: Settings) -> Lock:
     return LocalLock()
 
 
-async def lock_connections(lock: Lock) -> AsyncIterator[None]:
+def request_statuses(settings: Settings) -> RequestStatusStore:
+    """Queued requests' statuses: on Redis when configured (a consumer elsewhere decides them)."""
+    if settings.redis_url:
+        return RedisRequestStatuses.from_url(settings.redis_url, prefix=settings.redis_prefix)
+    return LocalRequestStatuses()
+
+
+def kafka_config(settings: Settings) -> KafkaConfig:
+    if not settings.kafka_bootstrap:
+        raise RuntimeError("WAITLINE_KAFKA_BOOTSTRAP is not set")
+    return KafkaConfig(
+        bootstrap=settings.kafka_bootstrap,
+        topic=settings.kafka_topic,
+        dead_letter_topic=settings.kafka_dead_letter_topic,
+        group=settings.kafka_group,
+        idempotence=settings.kafka_idempotence,
+        timeout=settings.kafka_timeout_seconds,
+        session_timeout=settings.kafka_session_timeout_seconds,
+    )
+
+
+def pending_requests(settings: Settings) -> RedisPendingRequests:
+    if not settings.redis_url:
+        raise RuntimeError("WAITLINE_REDIS_URL is not set")
+    return RedisPendingRequests(Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
+
+
+def registration_queue(
+    settings: Settings,
+    engine: AsyncEngine,
+    config: providers.Provider[KafkaConfig],
+    pending: providers.Provider[RedisPendingRequests],
+) -> RegistrationQueue:
+    """On Kafka when configured (`waitline consume` works it), else a table of the database
+    worked inside the API process."""
+    if settings.kafka_bootstrap:
+        return KafkaRegistrationQueue(config(), pending())
+    return SqlRegistrationQueue(engine, partitions=settings.queue_partitions, batch_size=settings.batch_size)
+
+
+async def connections(
+    lock: Lock, statuses: RequestStatusStore, queue: RegistrationQueue
+) -> AsyncIterator[None]:
     """Closed on shutdown. (A resource of its own: providers that depend on an async resource
-    hand out futures, so the lock itself stays a plain singleton.)"""
+    hand out futures, so what it closes stay plain singletons.)"""
     try:
         yield
     finally:
-        if isinstance(lock, RedisLock):
-            await lock.close()
+        for each in (queue, statuses, lock):
+            if isinstance(each, RedisLock | RedisRequestStatuses | KafkaRegistrationQueue):
+                await each.close()
 
 
 async def start(container: Container) -> None:
@@ -96,15 +144,15 @@ class Container(containers.DeclarativeContainer):
     uow = providers.Factory(SqlUnitOfWork, engine)
     clock = providers.Singleton(SystemClock)
     lock = providers.Singleton(store_lock, settings)
-    lock_closed = providers.Resource(lock_connections, lock)
     notifier = providers.Singleton(LocalNotifier)
-    statuses = providers.Singleton(LocalRequestStatuses)
-    queue = providers.Singleton(
-        SqlRegistrationQueue,
-        engine,
-        partitions=settings.provided.queue_partitions,
-        batch_size=settings.provided.batch_size,
+    statuses = providers.Singleton(request_statuses, settings)
+    kafka = providers.Singleton(kafka_config, settings)
+    pending = providers.Singleton(pending_requests, settings)
+    queue = providers.Singleton(registration_queue, settings, engine, kafka.provider, pending.provider)
+    consumer = providers.Singleton(
+        KafkaRequestConsumer, kafka, pending, batch_size=settings.provided.batch_size
     )
+    closed = providers.Resource(connections, lock, statuses, queue)
     lock_times = providers.Singleton(
         LockTimes, wait=settings.provided.lock_wait_seconds, lease=settings.provided.lock_lease_seconds
     )

@@ -68,7 +68,24 @@ class Settings(BaseSettings):
         None, description="redis://host:6379/0: the stores' lock is then shared by every process on it."
     )
     redis_prefix: str = Field("waitline:", description="Put before every Redis key of this service.")
-    kafka_bootstrap: str | None = Field(None, description="Not in this version: the Kafka queue comes next.")
+    kafka_bootstrap: str | None = Field(
+        None,
+        description="host:9092[,host:9092]: V3 requests then go through Kafka; `waitline consume` decides them.",
+    )
+    kafka_topic: str = Field("waiting-registration-request", min_length=1)
+    kafka_dead_letter_topic: str = Field("waiting-registration-dlq", min_length=1)
+    kafka_group: str = Field("waiting-registration", min_length=1, description="The consumers' group.")
+    kafka_partitions: int = Field(12, ge=1, description="Partitions `waitline topics create` makes.")
+    kafka_replication: int = Field(1, ge=1, description="Replicas `waitline topics create` asks for.")
+    kafka_idempotence: bool = Field(
+        True, description="Idempotent producer (needs a broker that supports it; Tansu does not)."
+    )
+    kafka_session_timeout_seconds: float = Field(
+        10.0, ge=1, description="A consumer silent this long leaves its group; its partitions move on."
+    )
+    kafka_timeout_seconds: float = Field(
+        2.0, gt=0, description="How long a V3 accept waits for the broker's acknowledgement before 503."
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -82,12 +99,26 @@ class Settings(BaseSettings):
             raise ValueError("expected redis://host:6379/0 (or rediss://, unix://)")
         return url or None
 
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _brokers(cls, bootstrap: str | None) -> str | None:
+        if not bootstrap:
+            return None
+        for server in bootstrap.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {server.strip()!r}")
+        return bootstrap
+
     @model_validator(mode="after")
-    def _only_what_this_version_runs(self) -> Settings:
-        # Replicas sharing one database and one lock, each with its own in-process queue worker
-        # and live updates, would not see each other's requests: refuse rather than ignore.
-        if self.kafka_bootstrap:
-            raise ValueError("WAITLINE_KAFKA_BOOTSTRAP is set, but the Kafka queue is not in this version")
+    def _kafka_with_its_partners(self) -> Settings:
+        # The API and the consumers are separate processes: they must share the database the
+        # outcomes go to, and Redis for the store lock and the requests accepted but not decided.
+        if self.kafka_bootstrap and not (self.database_url and self.redis_url):
+            raise ValueError(
+                "WAITLINE_KAFKA_BOOTSTRAP needs WAITLINE_DATABASE_URL and WAITLINE_REDIS_URL too "
+                "(the API and the consumers share the database and the lock)"
+            )
         return self
 
     @property

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 
+from entrypoints.container import Container
+
 
 @contextlib.asynccontextmanager
 async def lifespan_of(app: Litestar, *, stop_within: float = 10) -> AsyncIterator[None]:
@@ -36,6 +38,28 @@ async def lifespan_of(app: Litestar, *, stop_within: float = 10) -> AsyncIterato
     finally:
         stopping.set()
         async with asyncio.timeout(stop_within):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def consumer_beside(container: Container, *, join_within: float = 60) -> AsyncIterator[None]:
+    """With Kafka configured: `waitline consume`'s consumer runs inside, its group joined before the
+    block starts (the app's own resources, started by its lifespan, are shared with it)."""
+    if not container.settings().kafka_bootstrap:
+        yield
+        return
+    consumer, process, stopping = container.consumer(), container.process(), asyncio.Event()
+    task = asyncio.create_task(consumer.run(process, process.give_up, stopping))
+    try:
+        async with asyncio.timeout(join_within):
+            while not consumer.joined.is_set():
+                if task.done():
+                    task.result()  # failed to start: say why
+                await asyncio.sleep(0.05)
+        yield
+    finally:
+        stopping.set()
+        async with asyncio.timeout(30):
             await task
 
 

@@ -1,8 +1,11 @@
 """HTTP fixtures: a fresh app per test (own data folder), a client on the test's loop, tokens.
 
 Every test runs twice: embedded (SQLite, in-process lock) and as in production (the session's
-PostgreSQL database, emptied before each test, and the Redis lock). Tests that need other settings mark themselves, e.g.
-`@pytest.mark.waitline(lock_wait_seconds=0.05)`; the keywords are `Settings` fields.
+PostgreSQL database, emptied before each test, and the Redis lock). A module that sets
+`PROFILES = (..., "kafka")` also runs on Kafka: V3 goes through topics of the test's own on the
+session's broker, and a consumer (`waitline consume`'s) works them beside the app. Tests that need
+other settings mark themselves, e.g. `@pytest.mark.waitline(lock_wait_seconds=0.05)`; the keywords
+are `Settings` fields; `@pytest.mark.profiles("sqlite", ...)` keeps a test to the profiles named.
 """
 
 from __future__ import annotations
@@ -19,34 +22,67 @@ import pytest
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from harness.app import lifespan_of, quiet_litestar
+from harness.app import consumer_beside, lifespan_of, quiet_litestar
 from harness.httpkit import SECRET, Api, InLoopTransport, Tokens
+from harness.kafka import TEST_SESSION_TIMEOUT, create_topics
 from harness.postgres import empty_database, run_apart
 
 HERE = Path(__file__).parent
 
 
+DEFAULT_PROFILES = ("sqlite", "postgresql")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "waitline(**settings): Settings fields for this test's app")
+    config.addinivalue_line("markers", "profiles(*names): run this test on these profiles only")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     quiet_litestar(items, HERE)
+    kept, dropped = [], []
+    for item in items:
+        profile = getattr(item, "callspec", None) and item.callspec.params.get("profile")
+        (kept if profile is None or profile in _profiles_of(item) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def _profiles_of(item: pytest.Item) -> tuple[str, ...]:
+    marker = item.get_closest_marker("profiles")
+    if marker is not None:
+        return tuple(marker.args)
+    return tuple(getattr(item.module, "PROFILES", DEFAULT_PROFILES))
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "kafka"])
 def profile(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Embedded: the SQLite file (migrated by the app as it starts) and the in-process lock.
-    Production: PostgreSQL (emptied) and the Redis lock (keys of this test's own)."""
+    Production: PostgreSQL (emptied) and the Redis lock (keys of this test's own); on Kafka too,
+    with topics and a consumer group of this test's own."""
     if request.param == "sqlite":
         return {}
     url: str = request.getfixturevalue("postgres_url")
     run_apart(empty_database(url))
-    redis_prefix = f"test:{uuid.uuid4().hex}:"
-    return {
+    name = uuid.uuid4().hex
+    production = {
         "database_url": url,
         "redis_url": request.getfixturevalue("redis_url"),
-        "redis_prefix": redis_prefix,
+        "redis_prefix": f"test:{name}:",
+    }
+    if request.param == "postgresql":
+        return production
+    bootstrap: str = request.getfixturevalue("kafka_bootstrap")
+    topics = {"kafka_topic": f"requests-{name}", "kafka_dead_letter_topic": f"dlq-{name}"}
+    run_apart(create_topics(bootstrap, topics.values(), partitions=4))
+    return {
+        **production,
+        **topics,
+        "kafka_bootstrap": bootstrap,
+        "kafka_group": f"group-{name}",
+        "kafka_idempotence": False,  # Tansu refuses the idempotent producer
+        "kafka_session_timeout_seconds": TEST_SESSION_TIMEOUT,
     }
 
 
@@ -73,7 +109,7 @@ def serve() -> Callable[[Container], contextlib.AbstractAsyncContextManager[http
     async def start(container: Container) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(container)
         transport = InLoopTransport(app)
-        async with lifespan_of(app):
+        async with lifespan_of(app), consumer_beside(container):
             try:
                 # Any single request (or gap between two chunks of a body) beyond 60 s fails the test.
                 async with httpx.AsyncClient(

@@ -10,6 +10,8 @@ import pytest
 from application.registration import store_lock_key
 from harness.httpkit import Api, Tokens, assert_problem, assert_waiting
 
+PROFILES = ("sqlite", "postgresql", "kafka")
+
 
 async def test_a_customer_is_queued_then_registered(store, api: Api, tokens: Tokens):
     response = await api.join_v3(store["id"], "42", party_size=3)
@@ -179,6 +181,7 @@ async def test_an_unknown_trace_id_is_not_found(client, tokens: Tokens, trace):
     assert_problem(await client.get(f"/v3/waiting-requests/{trace}", headers=tokens.admin), 404, "NOT_FOUND")
 
 
+@pytest.mark.profiles("sqlite", "postgresql")  # on Kafka: tests/kafka_queue/test_broker_down.py
 async def test_a_broker_that_takes_nothing_is_503_and_nothing_is_queued(
     client, container, store, api: Api, tokens: Tokens
 ):

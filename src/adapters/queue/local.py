@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
 
+from adapters.queue.handlers import PROCESSING_ERROR, GiveUp, Handler, tell_nobody
 from application.ports import QueueUnavailable
 from application.requests import RegistrationRequest
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Sequence[RegistrationRequest]], Awaitable[object]]
 
 
 class LocalRegistrationQueue:
@@ -31,6 +29,7 @@ class LocalRegistrationQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = True
         self._dead_letters: list[RegistrationRequest] = []
+        self._give_up: GiveUp = tell_nobody
 
     async def publish(self, request: RegistrationRequest) -> None:
         if not self._accepting:
@@ -54,8 +53,9 @@ class LocalRegistrationQueue:
     def running(self) -> bool:
         return bool(self._workers) and not any(worker.done() for worker in self._workers)
 
-    async def start(self, handler: Handler) -> None:
-        self._accepting = True
+    async def start(self, handler: Handler, give_up: GiveUp = tell_nobody) -> None:
+        """Work the queue with `handler`; `give_up` hears of each request set aside as a dead letter."""
+        self._accepting, self._give_up = True, give_up
         self._workers = [
             asyncio.create_task(self._work(index, handler)) for index in range(len(self._partitions))
         ]
@@ -87,12 +87,10 @@ class LocalRegistrationQueue:
         """Retry a failing batch; if it keeps failing, find the request to blame, let the rest through."""
         if await self._tries(batch, handler):
             return
-        if len(batch) == 1:
-            self._dead_letters.extend(batch)
-            return
-        for request in batch:
-            if not await self._tries([request], handler):
-                self._dead_letters.append(request)
+        blamed = batch if len(batch) == 1 else [r for r in batch if not await self._tries([r], handler)]
+        if blamed:
+            self._dead_letters.extend(blamed)
+            await self._give_up(blamed, PROCESSING_ERROR)
 
     async def _tries(self, batch: list[RegistrationRequest], handler: Handler) -> bool:
         for attempt in range(1, self._attempts + 1):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -22,12 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.persistence.failures import unavailable
 from adapters.persistence.tables import queued_registrations as queued
 from adapters.queue.codec import UnreadableMessage, decode, encode
+from adapters.queue.handlers import PROCESSING_ERROR, GiveUp, Handler, tell_nobody
 from application.ports import QueueUnavailable
 from application.requests import RegistrationRequest
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Sequence[RegistrationRequest]], Awaitable[object]]
 
 
 class SqlRegistrationQueue:
@@ -45,6 +43,7 @@ class SqlRegistrationQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._accepting, self._stopping = True, False
         self._depth, self._dead = 0, 0
+        self._give_up: GiveUp = tell_nobody
 
     async def publish(self, request: RegistrationRequest) -> None:
         if not self._accepting:
@@ -89,8 +88,9 @@ class SqlRegistrationQueue:
     def running(self) -> bool:
         return bool(self._workers) and not any(worker.done() for worker in self._workers)
 
-    async def start(self, handler: Handler) -> None:
-        self._accepting, self._stopping = True, False
+    async def start(self, handler: Handler, give_up: GiveUp = tell_nobody) -> None:
+        """Work the queue with `handler`; `give_up` hears of each request set aside as a dead letter."""
+        self._accepting, self._stopping, self._give_up = True, False, give_up
         await self._count()
         self._workers = [asyncio.create_task(self._work(p, handler)) for p in range(self._partitions)]
 
@@ -187,6 +187,7 @@ class SqlRegistrationQueue:
             await self._one_by_one(batch, handler)
         else:
             await self._bury(seqs, f"{type(error).__name__}: {error}")
+            await self._give_up([request for _, request in batch], PROCESSING_ERROR)
 
     async def _one_by_one(self, batch: list[tuple[int, RegistrationRequest]], handler: Handler) -> None:
         """A batch kept failing: find the request to blame, and let the others through."""
@@ -200,6 +201,7 @@ class SqlRegistrationQueue:
                     if attempt == self._attempts:
                         log.error("queued request %s kept failing, kept as a dead letter: %r", seq, error)
                         await self._bury([seq], f"{type(error).__name__}: {error}")
+                        await self._give_up([request], PROCESSING_ERROR)
                     else:
                         await asyncio.sleep(_backoff(attempt))
                 else:

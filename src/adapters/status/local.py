@@ -15,28 +15,30 @@ class LocalRequestStatuses:
     def __init__(self, capacity: int = 100_000) -> None:
         self._capacity = capacity
         self._statuses: OrderedDict[str, RequestStatus] = OrderedDict()
-        self._decided: dict[str, asyncio.Event] = {}
+        self._ended: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, int] = {}
 
     async def put(self, status: RequestStatus) -> None:
         known = self._statuses.get(status.trace_id)
+        # A decision is final; short of one, the newest word wins (a replay may queue a failed one).
         if known is not None and known.decided and not status.decided:
             return
         self._statuses[status.trace_id] = status
         self._statuses.move_to_end(status.trace_id)
         while len(self._statuses) > self._capacity:
             self._statuses.popitem(last=False)
-        if status.decided and (event := self._decided.pop(status.trace_id, None)):
+        if status.ended and (event := self._ended.pop(status.trace_id, None)):
             event.set()
 
     async def get(self, trace_id: str) -> RequestStatus | None:
         return self._statuses.get(trace_id)
 
     async def wait_decided(self, trace_id: str, within: float) -> RequestStatus | None:
+        """Also wakes on a failure: nothing more happens to the request until an operator acts."""
         status = self._statuses.get(trace_id)
-        if status is not None and status.decided:
+        if status is not None and status.ended:
             return status
-        event = self._decided.setdefault(trace_id, asyncio.Event())
+        event = self._ended.setdefault(trace_id, asyncio.Event())
         self._waiting[trace_id] = self._waiting.get(trace_id, 0) + 1
         try:
             with contextlib.suppress(TimeoutError):
@@ -46,7 +48,7 @@ class LocalRequestStatuses:
             self._waiting[trace_id] -= 1
             if not self._waiting[trace_id]:
                 del self._waiting[trace_id]
-                self._decided.pop(trace_id, None)
+                self._ended.pop(trace_id, None)
         return self._statuses.get(trace_id)
 
     async def forget(self, trace_id: str) -> None:

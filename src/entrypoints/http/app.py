@@ -14,6 +14,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from adapters.queue.sql import SqlRegistrationQueue
 from application.requests import RequestStatus
 from entrypoints.container import Container, start, stop
 from entrypoints.http.auth import Authenticator, provide_actor
@@ -61,19 +62,23 @@ def create_app(container: Container | None = None) -> Litestar:
     container = container or Container()
     settings = container.settings()
     queue = container.queue()
-    metrics = Metrics(depth=queue.depth, dead_letters=queue.dead_count)
+    # The embedded queue is worked here; Kafka's by `waitline consume`.
+    worked = queue if isinstance(queue, SqlRegistrationQueue) else None
+    metrics = Metrics(depth=worked.depth, dead_letters=worked.dead_count) if worked else Metrics()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await start(container)
-        statuses = container.statuses()
-        for request in await queue.all_pending():
-            await statuses.put(RequestStatus.queued(request))
-        await queue.start(container.process())
+        if worked is not None:
+            statuses, process = container.statuses(), container.process()
+            for request in await worked.all_pending():
+                await statuses.put(RequestStatus.queued(request))
+            await worked.start(process, process.give_up)
         try:
             yield
         finally:
-            await queue.stop()
+            if worked is not None:
+                await worked.stop()
             await stop(container)
 
     dependencies = {name: _provide(getattr(container, name)) for name in INJECTED}

@@ -29,7 +29,10 @@ class _QueueCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, depth: Callable[[], int], dead_letters: Callable[[], int]) -> None:
+    def __init__(
+        self, depth: Callable[[], int] | None = None, dead_letters: Callable[[], int] | None = None
+    ) -> None:
+        """`depth` and `dead_letters` come from a queue worked in this process (not Kafka's)."""
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "waitline_http_requests",
@@ -43,7 +46,8 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
-        self.registry.register(_QueueCollector(depth, dead_letters))
+        if depth is not None and dead_letters is not None:
+            self.registry.register(_QueueCollector(depth, dead_letters))
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         async def measured(scope: Scope, receive: Receive, send: Send) -> None:

@@ -12,6 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.lock.redis import RedisLock
+from adapters.queue.kafka import KafkaRegistrationQueue
+from adapters.queue.sql import SqlRegistrationQueue
+from application.ports import RegistrationQueue
 
 
 class OperationsController(Controller):
@@ -23,7 +26,7 @@ class OperationsController(Controller):
 
     @get("/health/ready", summary="Each configured dependency is reachable")
     async def ready(self, state: State) -> Response[dict[str, Any]]:
-        checks = {"database": await _database(state.engine), "queue": _queue(state)}
+        checks = {"database": await _database(state.engine), "queue": await _queue(state.queue)}
         if isinstance(state.lock, RedisLock):
             checks["lock"] = await _redis(state.lock)
         up = all(check["status"] == "UP" for check in checks.values())
@@ -53,8 +56,14 @@ async def _redis(lock: RedisLock) -> dict[str, str]:
     return {"status": "UP", "kind": "redis"}
 
 
-def _queue(state: State) -> dict[str, str]:
-    queue = state.queue
+async def _queue(queue: RegistrationQueue) -> dict[str, str]:
+    if isinstance(queue, KafkaRegistrationQueue):
+        try:
+            await queue.ping()
+        except Exception as error:
+            return {"status": "DOWN", "detail": f"the broker: {type(error).__name__}: {error}"}
+        return {"status": "UP", "kind": "kafka"}
+    assert isinstance(queue, SqlRegistrationQueue)
     if not queue.running():
         return {"status": "DOWN", "detail": "the queue's workers are not running"}
     return {"status": "UP", "kind": "database", "depth": str(queue.depth())}

@@ -1,0 +1,135 @@
+"""The registration queue on Kafka: API.md's topics, and the API's side of them (the producer).
+
+A request is written with key = storeId, so one store's requests share a partition and keep
+their order; the 202 leaves only after the broker acknowledged the write (acks=all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
+
+from adapters.queue.codec import encode
+from adapters.queue.pending import RedisPendingRequests
+from application.ports import QueueUnavailable
+from application.requests import RegistrationRequest
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap: str
+    topic: str = "waiting-registration-request"
+    dead_letter_topic: str = "waiting-registration-dlq"
+    group: str = "waiting-registration"
+    idempotence: bool = True
+    timeout: float = 2.0
+    """Seconds a write may wait for the broker's acknowledgement."""
+    session_timeout: float = 10.0
+    """Seconds a consumer may go silent before the group gives its partitions to others."""
+
+    def producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            enable_idempotence=self.idempotence,
+            # A write not acknowledged in time expires in the client (it is not sent later).
+            request_timeout_ms=int(self.timeout * 1000),
+            retry_backoff_ms=100,
+            linger_ms=0,
+        )
+
+
+def store_key(store_id: int) -> bytes:
+    return str(store_id).encode()
+
+
+def trace_header(trace_id: str) -> Headers:
+    return [("trace-id", trace_id.encode())]
+
+
+def header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode(errors="replace")
+    return None
+
+
+class StartedProducer:
+    """A producer started on first use and again after a failed start: the API serves V2 and
+    reads while the broker is away, and V3 answers 503 until it is back."""
+
+    def __init__(self, config: KafkaConfig) -> None:
+        self._config = config
+        self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
+
+    async def get(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._starting:
+            if self._producer is None:
+                producer = self._config.producer()
+                try:
+                    async with asyncio.timeout(self._config.timeout):
+                        await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+        return self._producer
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()  # sends what is buffered first
+            self._producer = None
+
+
+class KafkaRegistrationQueue:
+    """The `RegistrationQueue` port for API processes; `waitline consume` works the topic."""
+
+    def __init__(self, config: KafkaConfig, pending: RedisPendingRequests) -> None:
+        self._config, self._pending = config, pending
+        self._producer = StartedProducer(config)
+
+    async def publish(self, request: RegistrationRequest) -> None:
+        config = self._config
+        try:
+            # The client's own request timeout expires the write; this bounds the rest (metadata).
+            async with asyncio.timeout(config.timeout * 1.5):
+                producer = await self._producer.get()
+                await producer.send_and_wait(
+                    config.topic,
+                    key=store_key(request.store_id),
+                    value=encode(request),
+                    headers=trace_header(request.trace_id),
+                )
+        except (KafkaError, OSError, TimeoutError) as error:
+            raise QueueUnavailable(f"the broker did not acknowledge the request: {error!r}") from error
+        try:
+            await self._pending.add(request)
+        except RedisError as error:
+            # Queued for good all the same. V2 cannot overtake it: it needs Redis for its lock.
+            log.warning("request %s queued, but not listed as pending: %r", request.trace_id, error)
+
+    async def pending(self, store_id: int) -> list[RegistrationRequest]:
+        return await self._pending.of_store(store_id)
+
+    async def ping(self) -> None:
+        """Raise unless the broker answers a metadata request now."""
+        async with asyncio.timeout(self._config.timeout):
+            producer = await self._producer.get()
+            await producer.client.fetch_all_metadata()
+
+    async def close(self) -> None:
+        await self._producer.close()
+        await self._pending.close()
