@@ -127,29 +127,28 @@ async def test_consumers_killed_while_draining_leave_every_request_decided_once_
 ) -> None:
     store_id = await _open_store(api)
     traces = await _queue(api, store_id, 2000)
-    env = _environment(settings)
-    killed, rng = 0, random.Random(20261126)
-    for share in (0.15, 0.45, 0.75):
-        log = (tmp_path / f"consumer-{killed}.log").open("wb")
-        consumer = subprocess.Popen([str(WAITLINE), "consume"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            before = await _count(api, traces)
-            target = max(before + 1, int(share * len(traces)) + rng.randrange(50))
-            await until(_some(api, traces, target), within=90, what=f"{target} decided before the kill")
-        finally:
-            consumer.send_signal(signal.SIGKILL)
-            consumer.wait(timeout=10)
-            log.close()
-        killed += 1
+    env, rng = _environment(settings), random.Random(20261126)
+    for kill, share in enumerate((0.15, 0.45, 0.75)):
+        with (tmp_path / f"consumer-{kill}.log").open("wb") as log:
+            consumer = await asyncio.create_subprocess_exec(
+                str(WAITLINE), "consume", env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            try:
+                target = max(await _count(api, traces) + 1, int(share * len(traces)) + rng.randrange(50))
+                await until(_some(api, traces, target), within=90, what=f"{target} decided before the kill")
+            finally:
+                consumer.send_signal(signal.SIGKILL)
+                await consumer.wait()
     # The last one drains what is left, and stops cleanly on SIGTERM.
-    consumer = subprocess.Popen([str(WAITLINE), "consume"], env=env)
+    consumer = await asyncio.create_subprocess_exec(str(WAITLINE), "consume", env=env)
     try:
         await until(
             _some(api, traces, len(traces)), within=120, what="every request decided after the crashes"
         )
     finally:
         consumer.send_signal(signal.SIGTERM)
-        assert consumer.wait(timeout=30) == 0
+        async with asyncio.timeout(30):
+            assert await consumer.wait() == 0
     numbers = await _decided(api, traces)
     assert [numbers[trace] for trace in traces] == list(range(1, len(traces) + 1))
     assert await api.queue().pending(store_id) == []
