@@ -19,12 +19,14 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from adapters.lock.redis import RedisLock
 from adapters.persistence import schema
+from adapters.queue.kafka import KafkaRegistrationQueue
 from adapters.queue.kafka_dead_letters import dead_letters, replayable
 from adapters.queue.kafka_topics import create_topics
+from adapters.status.redis import RedisRequestStatuses
 from application.access import Role
 from application.ports import QueueUnavailable
 from application.requests import RequestStatus
-from entrypoints.container import Container, engine_for, kafka_config, stop
+from entrypoints.container import Container, engine_for, kafka_config, pending_requests
 from entrypoints.settings import Settings
 
 T = TypeVar("T")
@@ -156,16 +158,19 @@ def _dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
     async def replay() -> int:
-        container = _container(settings)
-        queue, statuses = container.queue(), container.statuses()
+        assert settings.redis_url  # the settings ask for it with Kafka
+        config = kafka_config(settings)
+        statuses = RedisRequestStatuses.from_url(settings.redis_url, prefix=settings.redis_prefix)
+        queue = KafkaRegistrationQueue(config, pending_requests(settings))
         try:
-            requests = replayable(await dead_letters(container.kafka()), set(args.trace_id))
+            requests = replayable(await dead_letters(config), set(args.trace_id))
             for request in requests:
                 await statuses.put(RequestStatus.queued(request))
                 await queue.publish(request)
                 print(f"queued again: {request.trace_id} (store {request.store_id})")
         finally:
-            await stop(container)
+            await queue.close()
+            await statuses.close()
         return len(requests)
 
     replayed = _on_kafka(settings, replay())

@@ -86,13 +86,14 @@ def _poll(url: str) -> httpx.Response:
             time.sleep(0.1)
 
 
-def test_settings_this_version_cannot_honour_stop_it_from_starting(
+def test_kafka_without_a_shared_database_and_redis_stops_it_from_starting(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Replicas each with an in-process queue would not see each other's requests: refuse, do not ignore.
+    # The consumers run elsewhere: an API on its own SQLite file and lock would not see their work.
     monkeypatch.setenv("WAITLINE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     assert main(["migrate"]) == 2
-    assert "WAITLINE_KAFKA_BOOTSTRAP" in _one_line(capsys.readouterr().err)
+    line = _one_line(capsys.readouterr().err)
+    assert "WAITLINE_KAFKA_BOOTSTRAP needs WAITLINE_DATABASE_URL and WAITLINE_REDIS_URL" in line
 
 
 def test_a_redis_url_that_is_not_one_is_one_line(

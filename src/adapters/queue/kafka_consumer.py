@@ -85,8 +85,8 @@ class KafkaRequestConsumer:
             heartbeat_interval_ms=max(100, int(self._config.session_timeout * 1000 / 6)),
         )
         consumer.subscribe([self._config.topic], listener=_FinishBeforeRevoke(self._busy))
-        await consumer.start()
         try:
+            await consumer.start()
             while not stopping.is_set():
                 records = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
                 if consumer.assignment():

@@ -43,8 +43,8 @@ async def dead_letters(config: KafkaConfig, idle: float = 1.0) -> list[DeadLette
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = await _partitions(consumer, config.dead_letter_topic)
         if not partitions:
             return []
