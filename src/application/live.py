@@ -15,6 +15,12 @@ from domain.waiting import WaitingStatus
 
 # A waiting's stream ends with these: nothing can follow them.
 TERMINAL_EVENTS = frozenset({"seated", "cancelled", "no_show"})
+# The one event a request's stream sends, by how the request ended.
+OUTCOME_EVENTS = {
+    RequestState.REGISTERED: "registered",
+    RequestState.REJECTED: "rejected",
+    RequestState.FAILED: "failed",
+}
 Mask = Callable[[View], View]
 
 
@@ -49,12 +55,11 @@ class LiveUpdates:
 
     async def _decision(self, actor: Actor, trace_id: str) -> AsyncIterator[Event]:
         status = await self._queries.request_status(actor, trace_id)
-        while not status.decided:
+        while not status.ended:
             await self._statuses.wait_decided(trace_id, within=30)
             status = await self._queries.request_status(actor, trace_id)
         waiting = await self._queries.waiting_for_request(actor, status) if status.waiting_id else None
-        event = "registered" if status.state is RequestState.REGISTERED else "rejected"
-        yield Event(id=trace_id, type=event, data=request_view(status, waiting))
+        yield Event(id=trace_id, type=OUTCOME_EVENTS[status.state], data=request_view(status, waiting))
 
     async def _follow(
         self,

@@ -107,7 +107,12 @@ def registration_queue(
     worked inside the API process."""
     if settings.kafka_bootstrap:
         return KafkaRegistrationQueue(config(), pending())
-    return SqlRegistrationQueue(engine, partitions=settings.queue_partitions, batch_size=settings.batch_size)
+    return SqlRegistrationQueue(
+        engine,
+        partitions=settings.queue_partitions,
+        batch_size=settings.batch_size,
+        attempts=settings.queue_attempts,
+    )
 
 
 async def connections(
@@ -150,7 +155,11 @@ class Container(containers.DeclarativeContainer):
     pending = providers.Singleton(pending_requests, settings)
     queue = providers.Singleton(registration_queue, settings, engine, kafka.provider, pending.provider)
     consumer = providers.Singleton(
-        KafkaRequestConsumer, kafka, pending, batch_size=settings.provided.batch_size
+        KafkaRequestConsumer,
+        kafka,
+        pending,
+        batch_size=settings.provided.batch_size,
+        attempts=settings.provided.queue_attempts,
     )
     closed = providers.Resource(connections, lock, statuses, queue)
     lock_times = providers.Singleton(

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     )
     queue_partitions: int = Field(4, ge=1, description="In-process queue partitions (workers).")
     batch_size: int = Field(200, ge=1, description="Most queued requests decided in one transaction.")
+    queue_attempts: int = Field(
+        5,
+        ge=1,
+        description="Tries (with back-off) before a request that keeps failing becomes a dead letter.",
+    )
     db_pool_size: int = Field(10, ge=1, description="Connections per process (PostgreSQL).")
     db_pool_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a free connection.")
     db_connect_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a new connection.")

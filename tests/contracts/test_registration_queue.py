@@ -36,6 +36,7 @@ def _request(store_id: int, n: int) -> RegistrationRequest:
 class Recorder:
     def __init__(self, failures: int = 0, poison: str = "") -> None:
         self.batches: list[list[str]] = []
+        self.given_up: list[tuple[str, str]] = []
         self.failures, self.poison = failures, poison
 
     async def __call__(self, batch: Sequence[RegistrationRequest]) -> None:
@@ -48,6 +49,9 @@ class Recorder:
 
     def of_store(self, store_id: int) -> list[str]:
         return [t for batch in self.batches for t in batch if t.startswith(f"{store_id}-")]
+
+    async def give_up(self, requests: Sequence[RegistrationRequest], reason: str) -> None:
+        self.given_up.extend((request.trace_id, reason) for request in requests)
 
 
 Queue = LocalRegistrationQueue | SqlRegistrationQueue
@@ -114,12 +118,13 @@ async def test_a_failing_batch_is_retried_not_lost(queue: Queue) -> None:
 
 
 async def test_a_batch_that_keeps_failing_is_set_aside(make_queue: Queues) -> None:
-    queue = make_queue(partitions=1, attempts=2)
-    await queue.start(Recorder(failures=100))
+    queue, recorder = make_queue(partitions=1, attempts=2), Recorder(failures=100)
+    await queue.start(recorder, recorder.give_up)
     await queue.publish(_request(1, 0))
     await asyncio.wait_for(queue.stop(), timeout=5)
     assert [r.trace_id for r in await queue.dead_letters()] == ["1-0"]
     assert (queue.dead_count(), queue.depth()) == (1, 0)
+    assert recorder.given_up == [("1-0", "PROCESSING_ERROR")]  # its status becomes FAILED
 
 
 async def test_what_was_queued_survives_a_restart(tmp_path: Path) -> None:
@@ -169,7 +174,8 @@ async def test_one_bad_request_does_not_take_its_batch_down(make_queue: Queues) 
     queue, recorder = make_queue(partitions=1, attempts=2), Recorder(poison="2-1")
     for n in range(3):
         await queue.publish(_request(2, n))
-    await queue.start(recorder)
+    await queue.start(recorder, recorder.give_up)
     await asyncio.wait_for(queue.stop(), timeout=10)
     assert recorder.of_store(2) == ["2-0", "2-2"]
     assert [r.trace_id for r in await queue.dead_letters()] == ["2-1"]
+    assert recorder.given_up == [("2-1", "PROCESSING_ERROR")]

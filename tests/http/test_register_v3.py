@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 import pytest
+from dependency_injector import providers
 
-from application.registration import store_lock_key
-from harness.httpkit import Api, Tokens, assert_problem, assert_waiting
+from application.registration import ProcessRegistrations, store_lock_key
+from application.requests import RegistrationRequest, RequestStatus
+from entrypoints.container import Container
+from harness.httpkit import Api, Tokens, assert_problem, assert_waiting, sse
 
 PROFILES = ("sqlite", "postgresql", "kafka")
 
@@ -199,3 +203,51 @@ async def test_a_broker_that_takes_nothing_is_503_and_nothing_is_queued(
     # The refused attempt left no trace: the same customer is accepted and gets number 1.
     trace = (await api.join_v3(store["id"], "a")).json()["traceId"]
     assert (await api.outcome(trace, tokens.admin))["waiting"]["number"] == 1
+
+
+class BrokenFor(ProcessRegistrations):
+    """The real use case, with a bug that strikes one customer's requests (and any batch holding one)."""
+
+    customer = "unlucky"
+
+    async def __call__(self, requests: Sequence[RegistrationRequest]) -> list[RequestStatus]:
+        if any(request.user_id == self.customer for request in requests):
+            raise RuntimeError("a bug in processing")
+        return await super().__call__(requests)
+
+
+@pytest.fixture
+def broken_processing(container: Container) -> None:
+    """Before the app starts: its queue workers (or consumer) take the broken use case."""
+    container.process.override(
+        providers.Singleton(
+            BrokenFor,
+            container.uow.provider,
+            container.lock,
+            container.clock,
+            container.statuses,
+            container.announcer,
+            container.lock_times,
+        )
+    )
+
+
+@pytest.mark.waitline(queue_attempts=2)
+async def test_a_request_that_keeps_failing_ends_failed_and_the_others_go_through(
+    broken_processing, client, store, api: Api, tokens: Tokens
+):
+    unlucky = (await api.join_v3(store["id"], BrokenFor.customer)).json()["traceId"]
+    lucky = (await api.join_v3(store["id"], "lucky")).json()["traceId"]
+
+    async with sse(client, f"/v3/waiting-requests/{unlucky}/events", tokens.admin) as stream:
+        event = await stream.expect("failed", within=30)
+        await stream.ends()
+    assert event.data == {
+        "traceId": unlucky,
+        "storeId": store["id"],
+        "status": "FAILED",
+        "reason": "PROCESSING_ERROR",
+    }
+    polled = await client.get(f"/v3/waiting-requests/{unlucky}", headers=tokens.customer(BrokenFor.customer))
+    assert polled.json()["status"] == "FAILED"
+    assert (await api.outcome(lucky, tokens.admin))["waiting"]["number"] == 1
