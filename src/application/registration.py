@@ -16,6 +16,7 @@ from application.ports import (
     Clock,
     ConcurrencyConflict,
     Lock,
+    QueueUnavailable,
     RegistrationQueue,
     RequestStatusStore,
     UnitOfWork,
@@ -33,6 +34,8 @@ from domain.waiting_list import Registration
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
+# The outcome kept for a request whose queue write failed (its client was answered 503).
+ABANDONED = "UNAVAILABLE"
 
 
 @dataclass(frozen=True)
@@ -155,11 +158,33 @@ class SubmitRegistration:
         await self._statuses.put(status)
         try:
             await self._queue.publish(request)
+        except QueueUnavailable:
+            if await self._abandon(request):
+                raise
+            return status  # it got through after all, and was decided already
         except BaseException:
-            # Not queued (unavailable, or the client went away mid-write): no status to poll.
+            # The client went away mid-write: no status to poll (the request may still be decided).
             await self._statuses.forget(request.trace_id)
             raise
         return status
+
+    async def _abandon(self, request: RegistrationRequest) -> bool:
+        """The queue did not confirm the write, but a write that timed out may still arrive (a
+        broker's client can deliver it later). Decide the request now as refused, so that if it
+        does arrive it changes nothing: the client is told 503, and 503 must mean "not taken".
+        False if it was decided already (it did arrive, and was taken)."""
+        await self._statuses.forget(request.trace_id)
+        try:
+            async with self._uow() as uow:
+                await uow.requests.record(RequestStatus.queued(request).rejected(ABANDONED))
+                await uow.commit()
+        except ConcurrencyConflict:
+            log.warning("request %s was decided although its queue write failed", request.trace_id)
+            return False
+        except Exception as error:
+            # The database is away too: a late delivery of this write would still be decided.
+            log.warning("request %s not marked abandoned: %r", request.trace_id, error)
+        return True
 
 
 class ProcessRegistrations:

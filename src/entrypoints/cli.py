@@ -166,7 +166,11 @@ def _dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
             requests = replayable(await dead_letters(config), set(args.trace_id))
             for request in requests:
                 await statuses.put(RequestStatus.queued(request))
-                await queue.publish(request)
+                try:
+                    await queue.publish(request)
+                except BaseException:
+                    await statuses.forget(request.trace_id)
+                    raise
                 print(f"queued again: {request.trace_id} (store {request.store_id})")
         finally:
             await queue.close()
@@ -190,6 +194,12 @@ def _on_kafka(settings: Settings, work: Coroutine[Any, Any, T]) -> T | None:
         return asyncio.run(work)
     except (KafkaError, OSError, QueueUnavailable) as error:
         print(f"waitline: cannot use Kafka at {settings.kafka_bootstrap}: {_reason(error)}", file=sys.stderr)
+        return None
+    except RedisError as error:
+        print(
+            f"waitline: cannot use Redis at {_shown(settings.redis_url or '')}: {_reason(error)}",
+            file=sys.stderr,
+        )
         return None
 
 

@@ -17,8 +17,8 @@ async def consume(container: Container) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    await start(container)
     try:
+        await start(container)
         process, consumer = container.process(), container.consumer()
         log.info("consuming %s as group %s", container.kafka().topic, container.kafka().group)
         await consumer.run(process, process.give_up, stopping)

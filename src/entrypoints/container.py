@@ -94,7 +94,9 @@ def kafka_config(settings: Settings) -> KafkaConfig:
 def pending_requests(settings: Settings) -> RedisPendingRequests:
     if not settings.redis_url:
         raise RuntimeError("WAITLINE_REDIS_URL is not set")
-    return RedisPendingRequests(Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
+    # Bounded: V2 reads the list while it holds a store's lock.
+    client = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    return RedisPendingRequests(client, prefix=settings.redis_prefix)
 
 
 def registration_queue(

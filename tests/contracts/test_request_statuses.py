@@ -223,3 +223,12 @@ async def until(probe: Callable[[], Any], expected: object, within: float = 3.0)
             if await probe() == expected:
                 return
             await asyncio.sleep(0.01)
+
+
+async def test_forget_keeps_a_decided_status(make_store: Stores) -> None:
+    """An accept that failed forgets its QUEUED status; a consumer's outcome, if quicker, stays."""
+    statuses = make_store()
+    await statuses.put(QUEUED.registered(3))
+    await statuses.forget("t-1")
+    known = await statuses.get("t-1")
+    assert known is not None and known.waiting_id == 3

@@ -11,6 +11,8 @@ import pytest
 from dependency_injector import providers
 
 from adapters.notify.local import LocalNotifier
+from adapters.status.local import LocalRequestStatuses
+from adapters.status.redis import RedisRequestStatuses
 from application.registration import store_lock_key
 from harness.httpkit import Api, Tokens, assert_waiting, sse
 
@@ -273,7 +275,7 @@ async def test_a_decided_request_no_longer_in_memory_is_answered_at_once(
     # After a restart only the database knows the outcome; the stream must not wait for news.
     trace = (await api.join_v3(store["id"], "a")).json()["traceId"]
     await api.outcome(trace, tokens.customer("a"))
-    await container.statuses().forget(trace)
+    await _lose(container.statuses(), trace)
 
     async with sse(client, f"/v3/waiting-requests/{trace}/events", tokens.customer("a")) as stream:
         assert (await stream.expect("registered", within=2)).data["waiting"]["number"] == 1
@@ -348,3 +350,12 @@ async def test_the_guest_stream_replays_masked_after_a_reconnect(client, store, 
         called = await stream.expect("called")
 
     assert called.data["name"] == "김*수" and "statusToken" not in called.data
+
+
+async def _lose(statuses: object, trace: str) -> None:
+    """As a restart (or the status's expiry) would: only the request log still knows the outcome."""
+    if isinstance(statuses, RedisRequestStatuses):
+        await statuses._client.delete(statuses.key(trace))
+    else:
+        assert isinstance(statuses, LocalRequestStatuses)
+        del statuses._statuses[trace]

@@ -54,8 +54,8 @@ async def _empty(queue: KafkaRegistrationQueue, store_id: int) -> bool:
 async def test_a_consumer_faster_than_the_api_leaves_nothing_pending(pending: RedisPendingRequests) -> None:
     """The consumer may decide a request before the API lists it: the late listing is dropped."""
     await pending.done([request(3, 0)])
-    await pending.add(request(3, 0))
-    await pending.add(request(3, 1))
+    await pending.add(request(3, 0), position=0)
+    await pending.add(request(3, 1), position=1)
     assert [r.trace_id for r in await pending.of_store(3)] == ["3-1"]
 
 

@@ -345,11 +345,12 @@ class SqlRequests:
         self._db = connection
 
     async def decided(self, trace_ids: Collection[str]) -> dict[str, RequestStatus]:
-        rows = (
-            await self._db.execute(
-                select(registration_requests).where(registration_requests.c.trace_id.in_(list(trace_ids)))
-            )
-        ).mappings()
+        # A NUL byte cannot even be compared by PostgreSQL: such an id names no request.
+        wanted = [trace_id for trace_id in trace_ids if "\x00" not in trace_id]
+        if not wanted:
+            return {}
+        query = select(registration_requests).where(registration_requests.c.trace_id.in_(wanted))
+        rows = (await self._db.execute(query)).mappings()
         return {
             row["trace_id"]: RequestStatus(
                 trace_id=row["trace_id"],

@@ -64,6 +64,6 @@ def _integer(value: object) -> int:
 
 
 def _text(value: object) -> str:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or "\x00" in value:
         raise TypeError(f"expected a string, got {value!r}")
     return value

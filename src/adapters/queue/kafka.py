@@ -42,7 +42,9 @@ class KafkaConfig:
             bootstrap_servers=self.bootstrap,
             acks="all",
             enable_idempotence=self.idempotence,
-            # A write not acknowledged in time expires in the client (it is not sent later).
+            # Without idempotence a write not acknowledged in time expires in the client; with it,
+            # the client keeps trying. Either way one already sent may still land: a failed publish
+            # is therefore decided as refused (SubmitRegistration), so that a late one changes nothing.
             request_timeout_ms=int(self.timeout * 1000),
             retry_backoff_ms=100,
             linger_ms=0,
@@ -89,9 +91,14 @@ class StartedProducer:
         return self._producer
 
     async def close(self) -> None:
+        """Send what is buffered, for a while: a broker that is away must not hold up a shutdown."""
         if self._producer is not None:
-            await self._producer.stop()  # sends what is buffered first
-            self._producer = None
+            producer, self._producer = self._producer, None
+            try:
+                async with asyncio.timeout(self._config.timeout * 2):
+                    await producer.stop()
+            except TimeoutError:
+                log.warning("the Kafka producer did not flush in time; its unsent writes are dropped")
 
 
 class KafkaRegistrationQueue:
@@ -107,7 +114,7 @@ class KafkaRegistrationQueue:
             # The client's own request timeout expires the write; this bounds the rest (metadata).
             async with asyncio.timeout(config.timeout * 1.5):
                 producer = await self._producer.get()
-                await producer.send_and_wait(
+                written = await producer.send_and_wait(
                     config.topic,
                     key=store_key(request.store_id),
                     value=encode(request),
@@ -116,10 +123,11 @@ class KafkaRegistrationQueue:
         except (KafkaError, OSError, TimeoutError) as error:
             raise QueueUnavailable(f"the broker did not acknowledge the request: {error!r}") from error
         try:
-            await self._pending.add(request)
-        except RedisError as error:
-            # Queued for good all the same. V2 cannot overtake it: it needs Redis for its lock.
-            log.warning("request %s queued, but not listed as pending: %r", request.trace_id, error)
+            async with asyncio.timeout(config.timeout):
+                await self._pending.add(request, position=written.offset)
+        except (RedisError, OSError, TimeoutError) as error:
+            # Unlisted, a V2 could overtake it: refused instead (decided so, if it arrives).
+            raise QueueUnavailable(f"the request could not be listed as pending: {error!r}") from error
 
     async def pending(self, store_id: int) -> list[RegistrationRequest]:
         return await self._pending.of_store(store_id)

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord  # aiokafka is untyped: key and value are bytes here
 COMMIT_WITHIN = 10.0
+REBALANCE_WITHIN_MS = 60_000
 
 
 class Unavailable(Exception):
@@ -83,6 +84,9 @@ class KafkaRequestConsumer:
             max_poll_records=self._batch_size,
             session_timeout_ms=int(self._config.session_timeout * 1000),
             heartbeat_interval_ms=max(100, int(self._config.session_timeout * 1000 / 6)),
+            # How long a rebalance waits for the batch in hand (aiokafka's default: the session
+            # timeout, shorter than a batch that waits for a busy store's lock).
+            rebalance_timeout_ms=REBALANCE_WITHIN_MS,
         )
         consumer.subscribe([self._config.topic], listener=_FinishBeforeRevoke(self._busy))
         try:
@@ -91,13 +95,9 @@ class KafkaRequestConsumer:
                 records = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
                 if consumer.assignment():
                     self.joined.set()
-                async with self._busy:
-                    await asyncio.gather(
-                        *(
-                            self._partition(consumer, tp, batch, handler, give_up)
-                            for tp, batch in records.items()
-                        )
-                    )
+                async with self._busy, asyncio.TaskGroup() as partitions:
+                    for tp, batch in records.items():
+                        partitions.create_task(self._partition(consumer, tp, batch, handler, give_up))
         finally:
             await consumer.stop()
             await self._dead_letters.close()
@@ -189,10 +189,11 @@ class KafkaRequestConsumer:
         if trace_id:
             headers.append(("trace-id", trace_id.encode()))
         try:
-            producer = await self._dead_letters.get()
-            await producer.send_and_wait(
-                self._config.dead_letter_topic, key=record.key, value=record.value, headers=headers
-            )
+            async with asyncio.timeout(self._config.timeout * 1.5):
+                producer = await self._dead_letters.get()
+                await producer.send_and_wait(
+                    self._config.dead_letter_topic, key=record.key, value=record.value or b"", headers=headers
+                )
         except (KafkaError, OSError, TimeoutError) as error:
             raise Unavailable(f"the dead letter topic: {error!r}") from error
         self.stats.dead_letters += 1

@@ -31,11 +31,12 @@ class DeadLetter:
             return None
 
 
-async def dead_letters(config: KafkaConfig, idle: float = 1.0) -> list[DeadLetter]:
+async def dead_letters(config: KafkaConfig, idle: float = 1.0, first: float = 5.0) -> list[DeadLetter]:
     """Every record of the dead letter topic, oldest first per partition.
 
-    Read until the topic stays quiet for `idle` seconds, not up to the reported end offsets:
-    some brokers report those wrong.
+    Read until the topic stays quiet for `idle` seconds (`first` for the first fetch, which also
+    finds the partitions' leaders), not up to the reported end offsets: some brokers report
+    those wrong.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=config.bootstrap,
@@ -51,7 +52,9 @@ async def dead_letters(config: KafkaConfig, idle: float = 1.0) -> list[DeadLette
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         letters: list[DeadLetter] = []
-        while batch := await consumer.getmany(timeout_ms=int(idle * 1000)):
+        wait = first
+        while batch := await consumer.getmany(timeout_ms=int(wait * 1000)):
+            wait = idle
             for records in batch.values():
                 letters.extend(
                     _letter(record.partition, record.offset, record.value, record.headers)

@@ -14,8 +14,8 @@ async def create_topics(config: KafkaConfig, partitions: int, replication: int) 
     The dead letter topic gets as many partitions: a replay keeps a store's letters in order.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap, request_timeout_ms=10_000)
-    await admin.start()
     try:
+        await admin.start()
         names = [config.topic, config.dead_letter_topic]
         answer = await admin.create_topics([NewTopic(name, partitions, replication) for name in names])
     finally:

@@ -20,14 +20,13 @@ from redis.asyncio import Redis
 from adapters.queue.codec import UnreadableMessage, decode, encode
 from application.requests import RegistrationRequest
 
-# KEYS: order (zset), requests (hash), sequence, tombstone. ARGV: traceId, payload, ttl ms.
+# KEYS: order (zset), requests (hash), tombstone. ARGV: traceId, payload, ttl ms, position.
 _ADD = """
-if redis.call('DEL', KEYS[4]) == 1 then return 0 end
-local seq = redis.call('INCR', KEYS[3])
-redis.call('ZADD', KEYS[1], seq, ARGV[1])
+if redis.call('DEL', KEYS[3]) == 1 then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
-return seq
+for i = 1, 2 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+return 1
 """
 
 # KEYS: order, requests. ARGV: tombstone prefix, tombstone ttl ms, traceIds...
@@ -42,11 +41,17 @@ end
 return #ARGV - 2
 """
 
-# KEYS: order, requests. The payloads in the order they were added.
+# KEYS: order, requests. The payloads in queue order (HMGET in chunks: Lua's unpack is bounded).
 _LIST = """
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-if #ids == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(ids))
+local payloads = {}
+for first = 1, #ids, 1000 do
+  local chunk = redis.call('HMGET', KEYS[2], unpack(ids, first, math.min(first + 999, #ids)))
+  for _, payload in ipairs(chunk) do
+    if payload then payloads[#payloads + 1] = payload end
+  end
+end
+return payloads
 """
 
 
@@ -64,10 +69,13 @@ class RedisPendingRequests:
         self._done = client.register_script(_DONE)
         self._list = client.register_script(_LIST)
 
-    async def add(self, request: RegistrationRequest) -> None:
+    async def add(self, request: RegistrationRequest, position: int) -> None:
+        """List the request at `position`: where the queue put it (its offset in the store's
+        partition), so that V2 decides the listed requests in the order the consumer would."""
         keys = self._keys(request.store_id)
         tombstone = f"{keys[0]}:gone:{request.trace_id}"
-        await self._add(keys=[*keys, tombstone], args=[request.trace_id, encode(request), self.TTL_MS])
+        args: list[str | bytes | int] = [request.trace_id, encode(request), self.TTL_MS, position]
+        await self._add(keys=[*keys, tombstone], args=args)
 
     async def done(self, requests: Iterable[RegistrationRequest]) -> None:
         by_store: dict[int, list[str]] = {}
@@ -75,14 +83,12 @@ class RedisPendingRequests:
             by_store.setdefault(request.store_id, []).append(request.trace_id)
         for store_id, trace_ids in by_store.items():
             keys = self._keys(store_id)
-            await self._done(keys=keys[:2], args=[f"{keys[0]}:gone:", self.TOMBSTONE_MS, *trace_ids])
+            await self._done(keys=keys, args=[f"{keys[0]}:gone:", self.TOMBSTONE_MS, *trace_ids])
 
     async def of_store(self, store_id: int) -> list[RegistrationRequest]:
-        payloads = cast(Sequence[bytes | None], await self._list(keys=self._keys(store_id)[:2]))
+        payloads = cast(Sequence[bytes], await self._list(keys=self._keys(store_id)))
         requests = []
         for payload in payloads:
-            if payload is None:
-                continue
             try:
                 requests.append(decode(payload))
             except UnreadableMessage:
@@ -94,4 +100,4 @@ class RedisPendingRequests:
 
     def _keys(self, store_id: int) -> list[str]:
         base = f"{self._prefix}pending:{{{store_id}}}"
-        return [base, f"{base}:requests", f"{base}:seq"]
+        return [base, f"{base}:requests"]

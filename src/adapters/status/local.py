@@ -52,4 +52,7 @@ class LocalRequestStatuses:
         return self._statuses.get(trace_id)
 
     async def forget(self, trace_id: str) -> None:
-        self._statuses.pop(trace_id, None)
+        """Drop a status not decided yet; a decided one stays (a worker may have been quicker)."""
+        known = self._statuses.get(trace_id)
+        if known is not None and not known.decided:
+            del self._statuses[trace_id]

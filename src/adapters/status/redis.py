@@ -48,6 +48,18 @@ return 1
 """
 
 
+# KEYS[1] the status; ARGV the decided states.
+FORGET = """
+local known = redis.call('get', KEYS[1])
+if not known then return 0 end
+local state = cjson.decode(known).state
+for i = 1, #ARGV do
+  if state == ARGV[i] then return 0 end
+end
+return redis.call('del', KEYS[1])
+"""
+
+
 def encode(status: RequestStatus) -> str:
     return json.dumps(asdict(status), separators=(",", ":"))
 
@@ -162,6 +174,7 @@ class RedisRequestStatuses:
         self._owns_client = False
         self._outcomes = _Outcomes(client)
         self._put = client.register_script(PUT)
+        self._forget = client.register_script(FORGET)
 
     @classmethod
     def from_url(
@@ -169,7 +182,9 @@ class RedisRequestStatuses:
     ) -> RedisRequestStatuses:
         # Blocking: redis-py's default pool fails the 101st concurrent command; a burst of
         # waiters or outcomes should queue for a connection instead.
-        pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=5)
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=5, socket_connect_timeout=5
+        )
         statuses = cls(Redis.from_pool(pool), prefix=prefix, ttl_seconds=ttl_seconds)
         statuses._owns_client = True
         return statuses
@@ -204,4 +219,5 @@ class RedisRequestStatuses:
         return await self.get(trace_id)
 
     async def forget(self, trace_id: str) -> None:
-        await self._client.delete(self.key(trace_id))
+        """Drop a status not decided yet; a decided one stays (a consumer may have been quicker)."""
+        await self._forget(keys=[self.key(trace_id)], args=DECIDED)

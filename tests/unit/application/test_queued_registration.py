@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
+from adapters.queue.local import LocalRegistrationQueue
+from application.ports import QueueUnavailable
 from application.requests import RegistrationRequest, RequestState, RequestStatus
 from domain.errors import StoreNotFound, ValidationError
 from unit.helpers import Service, event_types, guest_request, staff, user_request
@@ -53,6 +55,47 @@ class TestSubmitRegistration:
         [outcome] = await service.process([request])
 
         assert (outcome.state, outcome.reason) == (RequestState.REJECTED, "WAITING_CLOSED")
+
+
+class LateQueue(LocalRegistrationQueue):
+    """A broker's client that timed out, yet delivers the write later (or did already)."""
+
+    async def publish(self, request: RegistrationRequest) -> None:
+        await super().publish(request)
+        raise QueueUnavailable("no acknowledgement in time")
+
+
+class TestSubmissionThatTimesOut:
+    async def test_a_request_answered_unavailable_changes_nothing_if_it_arrives_later(self) -> None:
+        service = Service(queue=LateQueue())
+        store = await service.add_store()
+        request = user_request(store.id)
+
+        with pytest.raises(QueueUnavailable):
+            await service.submit(request)
+        [late] = await service.process(await service.queue.pending(store.id))
+
+        assert (late.state, late.reason) == (RequestState.REJECTED, "UNAVAILABLE")
+        assert service.db.waitings == {}
+        assert await service.statuses.get(request.trace_id) != RequestStatus.queued(request)
+
+    async def test_a_request_decided_before_its_write_timed_out_is_answered_queued(self) -> None:
+        service = Service(queue=LateQueue())
+        store = await service.add_store()
+        request = user_request(store.id)
+        quick = service.queue.publish
+
+        async def decided_at_once(queued: RegistrationRequest) -> None:
+            # The consumer was quicker than the acknowledgement.
+            await service.process([queued])
+            await quick(queued)
+
+        service.queue.publish = decided_at_once  # type: ignore[method-assign]
+
+        status = await service.submit(request)
+
+        assert status.state is RequestState.QUEUED  # it got through: 202, and the outcome follows
+        assert service.db.requests[request.trace_id].state is RequestState.REGISTERED
 
 
 class TestProcessRegistrations:
