@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import uuid
@@ -155,7 +156,12 @@ class SubmitRegistration:
         store.check_party_size(request.party_size)
         status = RequestStatus.queued(request)
         # Known before it is queued, so a fast worker's outcome is never overwritten by QUEUED.
-        await self._statuses.put(status)
+        try:
+            await self._statuses.put(status)
+        except Exception as error:
+            # Where statuses live apart (Redis), their being away must not stop accepts: the
+            # request log answers for the request once it is decided.
+            log.warning("request %s accepted without a QUEUED status: %r", request.trace_id, error)
         try:
             await self._queue.publish(request)
         except QueueUnavailable:
@@ -173,7 +179,6 @@ class SubmitRegistration:
         broker's client can deliver it later). Decide the request now as refused, so that if it
         does arrive it changes nothing: the client is told 503, and 503 must mean "not taken".
         False if it was decided already (it did arrive, and was taken)."""
-        await self._statuses.forget(request.trace_id)
         try:
             async with self._uow() as uow:
                 await uow.requests.record(RequestStatus.queued(request).rejected(ABANDONED))
@@ -184,6 +189,8 @@ class SubmitRegistration:
         except Exception as error:
             # The database is away too: a late delivery of this write would still be decided.
             log.warning("request %s not marked abandoned: %r", request.trace_id, error)
+        with contextlib.suppress(Exception):  # nobody was given its traceId to poll
+            await self._statuses.forget(request.trace_id)
         return True
 
 

@@ -32,29 +32,60 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PrivateRedis:
+    """A redis-server of the test's own on a free port: one a test may stop (it then refuses
+    connections) and start again on the same port, unlike the shared server. It keeps nothing."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(
+                "no Redis answers at WAITLINE_TEST_REDIS or 127.0.0.1:6379, and no redis-server to start "
+                "one: install Redis (e.g. apt-get install redis-server) or point WAITLINE_TEST_REDIS at a server"
+            )
+        self._binary, self.port = binary, _free_port()
+        self.folder = tempfile.mkdtemp(prefix="waitline-redis-")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._server: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            self._binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            self.folder,
+        ]
+        self._server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not _reachable(self.url):
+            if self._server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the private redis-server on port {self.port} did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._server is not None and self._server.poll() is None:
+            self._server.terminate()
+            self._server.wait(timeout=10)
+        self._server = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @contextmanager
 def private_redis() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError(
-            "no Redis answers at WAITLINE_TEST_REDIS or 127.0.0.1:6379, and no redis-server to start one: "
-            "install Redis (e.g. apt-get install redis-server) or point WAITLINE_TEST_REDIS at a server"
-        )
-    port, folder = _free_port(), tempfile.mkdtemp(prefix="waitline-redis-")
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", folder]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
+    server = PrivateRedis()
     try:
-        deadline = time.monotonic() + 10
-        while not _reachable(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the private redis-server on port {port} did not start")
-            time.sleep(0.05)
-        yield url
+        server.start()
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
+        server.close()
 
 
 @contextmanager

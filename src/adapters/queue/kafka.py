@@ -7,7 +7,9 @@ their order; the 202 leaves only after the broker acknowledged the write (acks=a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -104,9 +106,13 @@ class StartedProducer:
 class KafkaRegistrationQueue:
     """The `RegistrationQueue` port for API processes; `waitline consume` works the topic."""
 
+    RELIST_EVERY = 1.0
+
     def __init__(self, config: KafkaConfig, pending: RedisPendingRequests) -> None:
         self._config, self._pending = config, pending
         self._producer = StartedProducer(config)
+        self._unlisted: deque[tuple[RegistrationRequest, int]] = deque()
+        self._relisting: asyncio.Task[None] | None = None
 
     async def publish(self, request: RegistrationRequest) -> None:
         config = self._config
@@ -126,11 +132,34 @@ class KafkaRegistrationQueue:
             async with asyncio.timeout(config.timeout):
                 await self._pending.add(request, position=written.offset)
         except (RedisError, OSError, TimeoutError) as error:
-            # Unlisted, a V2 could overtake it: refused instead (decided so, if it arrives).
-            raise QueueUnavailable(f"the request could not be listed as pending: {error!r}") from error
+            # Queued for good, so accepted all the same: V3 keeps taking requests while Redis is
+            # away. It is listed once Redis is back; until then this process's V2 sees it here,
+            # and no V2 runs elsewhere (the stores' lock is on that Redis).
+            log.warning(
+                "request %s queued; listed as pending once Redis is back (%r)", request.trace_id, error
+            )
+            self._unlisted.append((request, written.offset))
+            if self._relisting is None or self._relisting.done():
+                self._relisting = asyncio.create_task(self._relist(), name="kafka-pending-relist")
 
     async def pending(self, store_id: int) -> list[RegistrationRequest]:
-        return await self._pending.of_store(store_id)
+        listed = await self._pending.of_store(store_id)
+        if not self._unlisted:
+            return listed
+        known = {request.trace_id for request in listed}
+        unlisted = [r for r, _ in sorted(self._unlisted, key=lambda item: item[1]) if r.store_id == store_id]
+        return listed + [request for request in unlisted if request.trace_id not in known]
+
+    async def _relist(self) -> None:
+        while self._unlisted:
+            request, position = self._unlisted[0]
+            try:
+                async with asyncio.timeout(self._config.timeout):
+                    await self._pending.add(request, position=position)
+            except (RedisError, OSError, TimeoutError):
+                await asyncio.sleep(self.RELIST_EVERY)
+                continue
+            self._unlisted.popleft()
 
     async def ping(self) -> None:
         """Raise unless the broker answers a metadata request now."""
@@ -139,5 +168,11 @@ class KafkaRegistrationQueue:
             await producer.client.fetch_all_metadata()
 
     async def close(self) -> None:
+        if self._relisting is not None:
+            self._relisting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relisting
+        if self._unlisted:
+            log.warning("%d queued requests were never listed as pending (Redis away)", len(self._unlisted))
         await self._producer.close()
         await self._pending.close()

@@ -23,7 +23,9 @@ from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from application.requests import RequestState, RequestStatus
 
@@ -174,6 +176,8 @@ class RedisRequestStatuses:
         self._owns_client = False
         self._outcomes = _Outcomes(client)
         self._put = client.register_script(PUT)
+        self._unsent: dict[str, RequestStatus] = {}
+        self._flushing: asyncio.Task[None] | None = None
         self._forget = client.register_script(FORGET)
 
     @classmethod
@@ -190,6 +194,10 @@ class RedisRequestStatuses:
         return statuses
 
     async def close(self) -> None:
+        if self._flushing is not None:
+            self._flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flushing
         await self._outcomes.close()
         if self._owns_client:
             await self._client.aclose()
@@ -199,14 +207,44 @@ class RedisRequestStatuses:
         return f"{self._prefix}request-status:{trace_id}"
 
     async def put(self, status: RequestStatus) -> None:
+        """Kept on Redis; while Redis is away, kept here and written once it is back (the
+        request was accepted: its status must not be lost with a Redis blip)."""
+        try:
+            await self._write(status)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            log.warning("request status %s kept until Redis is back: %r", status.trace_id, error)
+            self._unsent[status.trace_id] = status
+            if self._flushing is None or self._flushing.done():
+                self._flushing = asyncio.create_task(self._flush(), name="request-statuses-flush")
+
+    async def _write(self, status: RequestStatus) -> None:
         flags = ["1" if status.decided else "0", "1" if status.ended else "0"]
-        await self._put(
-            keys=[self.key(status.trace_id)], args=[encode(status), self._ttl_ms, *flags, *DECIDED]
-        )
+        async with asyncio.timeout(5):
+            await self._put(
+                keys=[self.key(status.trace_id)], args=[encode(status), self._ttl_ms, *flags, *DECIDED]
+            )
+
+    async def _flush(self) -> None:
+        while self._unsent:
+            trace_id, status = next(iter(self._unsent.items()))
+            try:
+                await self._write(status)
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                await asyncio.sleep(1.0)
+                continue
+            if self._unsent.get(trace_id) is status:
+                del self._unsent[trace_id]
 
     async def get(self, trace_id: str) -> RequestStatus | None:
-        value = await self._client.get(self.key(trace_id))
-        return None if value is None else decode(value)
+        unsent = self._unsent.get(trace_id)
+        try:
+            async with asyncio.timeout(5):
+                value = await self._client.get(self.key(trace_id))
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            if unsent is None:
+                raise
+            return unsent
+        return unsent if value is None else decode(value)
 
     async def wait_decided(self, trace_id: str, within: float) -> RequestStatus | None:
         """The status once ended (decided, or failed), or the latest one after `within` seconds."""
@@ -220,4 +258,7 @@ class RedisRequestStatuses:
 
     async def forget(self, trace_id: str) -> None:
         """Drop a status not decided yet; a decided one stays (a consumer may have been quicker)."""
+        unsent = self._unsent.get(trace_id)
+        if unsent is not None and not unsent.decided:
+            del self._unsent[trace_id]
         await self._forget(keys=[self.key(trace_id)], args=DECIDED)
