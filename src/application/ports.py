@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -172,6 +172,10 @@ class RequestStatusStore(Protocol):
     """Where a queued request's status is kept for polling and for waiting on its outcome."""
 
     async def put(self, status: RequestStatus) -> None: ...
+
+    async def put_all(self, statuses: Sequence[RequestStatus]) -> None:
+        """`put` each, in order; a batch's outcomes at once."""
+        ...
 
     async def get(self, trace_id: str) -> RequestStatus | None: ...
 

@@ -241,15 +241,13 @@ class ProcessRegistrations:
 
     async def give_up(self, requests: Sequence[RegistrationRequest], reason: str) -> None:
         """The queue set these aside as dead letters: FAILED, unless an outcome is known already."""
-        for request in requests:
-            await self._statuses.put(RequestStatus.queued(request).failed(reason))
+        await self._statuses.put_all([RequestStatus.queued(request).failed(reason) for request in requests])
 
     async def settle(self, batch: list[RegistrationRequest], fence: int) -> list[RequestStatus]:
         """Decide one store's requests and make the outcomes known; the caller holds the lock,
         `fence` its token."""
         statuses, registered = await self._decide(batch, fence)
-        for status in statuses:
-            await self._statuses.put(status)
+        await self._statuses.put_all(statuses)
         await self._announcer.registered(registered)
         return statuses
 

@@ -232,3 +232,18 @@ async def test_forget_keeps_a_decided_status(make_store: Stores) -> None:
     await statuses.forget("t-1")
     known = await statuses.get("t-1")
     assert known is not None and known.waiting_id == 3
+
+
+async def test_put_all_keeps_each_and_wakes_its_waiter(make_store: Stores) -> None:
+    statuses = make_store()
+    queued = [RequestStatus(f"b-{n}", 1, RequestState.QUEUED, user_id="42") for n in range(50)]
+    await statuses.put_all(queued)
+    waiter = asyncio.create_task(statuses.wait_decided("b-7", within=5))
+    await asyncio.sleep(0.05)
+    await statuses.put_all([status.registered(n) for n, status in enumerate(queued)])
+    woken = await asyncio.wait_for(waiter, timeout=2)
+    assert woken is not None and woken.waiting_id == 7
+    assert [await statuses.get(f"b-{n}") for n in (0, 49)] == [
+        queued[0].registered(0),
+        queued[49].registered(49),
+    ]

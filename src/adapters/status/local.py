@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from application.requests import RequestStatus
 
@@ -29,6 +30,10 @@ class LocalRequestStatuses:
             self._statuses.popitem(last=False)
         if status.ended and (event := self._ended.pop(status.trace_id, None)):
             event.set()
+
+    async def put_all(self, statuses: Sequence[RequestStatus]) -> None:
+        for status in statuses:
+            await self.put(status)
 
     async def get(self, trace_id: str) -> RequestStatus | None:
         return self._statuses.get(trace_id)

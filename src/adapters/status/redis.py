@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -217,12 +217,26 @@ class RedisRequestStatuses:
             if self._flushing is None or self._flushing.done():
                 self._flushing = asyncio.create_task(self._flush(), name="request-statuses-flush")
 
-    async def _write(self, status: RequestStatus) -> None:
+    async def put_all(self, statuses: Sequence[RequestStatus]) -> None:
+        """One round trip for a batch's outcomes (a pipeline of the same script)."""
+        try:
+            async with asyncio.timeout(5), self._client.pipeline(transaction=False) as pipeline:
+                for status in statuses:
+                    await self._put(
+                        keys=[self.key(status.trace_id)], args=self._args(status), client=pipeline
+                    )
+                await pipeline.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            for status in statuses:  # each kept until Redis is back
+                await self.put(status)
+
+    def _args(self, status: RequestStatus) -> list[str]:
         flags = ["1" if status.decided else "0", "1" if status.ended else "0"]
+        return [encode(status), self._ttl_ms, *flags, *DECIDED]
+
+    async def _write(self, status: RequestStatus) -> None:
         async with asyncio.timeout(5):
-            await self._put(
-                keys=[self.key(status.trace_id)], args=[encode(status), self._ttl_ms, *flags, *DECIDED]
-            )
+            await self._put(keys=[self.key(status.trace_id)], args=self._args(status))
 
     async def _flush(self) -> None:
         while self._unsent:
