@@ -78,7 +78,9 @@ async def test_with_redis_away_v3_keeps_accepting_and_everything_is_decided_once
         answer = await timed(api.join_v3(store_id, customer))
         assert answer.response.status_code == 202, answer.response.text
         accepted.append(answer.response.json()["traceId"])
-    assert_unavailable(await timed(api.join_v2(store_id, "v2")), ANSWERED_WITHIN, ("UNAVAILABLE", "LOCK_TIMEOUT"))
+    assert_unavailable(
+        await timed(api.join_v2(store_id, "v2")), ANSWERED_WITHIN, ("UNAVAILABLE", "LOCK_TIMEOUT")
+    )
 
     redis.start()
     numbers = [(await api.outcome(trace, tokens.admin, within=60))["waiting"]["number"] for trace in accepted]
