@@ -10,11 +10,12 @@ from dependency_injector import providers
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.queue.sql import SqlRegistrationQueue
+from adapters.ratelimit.local import LocalRateCounter
+from adapters.ratelimit.redis import RedisRateCounter
 from application.requests import RequestStatus
 from entrypoints.container import Container, start, stop
 from entrypoints.http.auth import Authenticator, provide_actor
@@ -25,6 +26,7 @@ from entrypoints.http.controllers.stores import StoreController
 from entrypoints.http.controllers.waitings import GuestController, WaitingController
 from entrypoints.http.metrics import Metrics
 from entrypoints.http.problems import EXCEPTION_HANDLERS
+from entrypoints.http.rate_limit import WINDOW_SECONDS, RateCounter, RateLimit
 from entrypoints.settings import Settings
 
 # Collaborators that handlers receive by parameter name.
@@ -48,14 +50,22 @@ def _provide(provider: providers.Provider[Any]) -> Provide:
     return Provide(provide, sync_to_thread=False, use_cache=True)
 
 
-def _middleware(metrics: Metrics, settings: Settings) -> list[Any]:
-    middleware: list[Any] = [metrics.middleware]
-    if settings.rate_limit_per_minute:
-        limit = RateLimitConfig(
-            rate_limit=("minute", settings.rate_limit_per_minute), exclude=["/health", "/metrics", "/schema"]
+def _rate_limit(settings: Settings) -> RateLimit | None:
+    """One limit for every process on Redis when configured, else each process's own."""
+    if not settings.rate_limit_per_minute:
+        return None
+    counter: RateCounter
+    if settings.redis_url:
+        counter = RedisRateCounter.from_url(
+            settings.redis_url, prefix=settings.redis_prefix, window=WINDOW_SECONDS
         )
-        middleware.append(limit.middleware)
-    return middleware
+    else:
+        counter = LocalRateCounter(WINDOW_SECONDS)
+    return RateLimit(counter, settings.rate_limit_per_minute)
+
+
+def _middleware(metrics: Metrics, limit: RateLimit | None) -> list[Any]:
+    return [metrics.middleware] if limit is None else [metrics.middleware, limit.middleware]
 
 
 def create_app(container: Container | None = None) -> Litestar:
@@ -65,6 +75,7 @@ def create_app(container: Container | None = None) -> Litestar:
     # The embedded queue is worked here; Kafka's by `waitline consume`.
     worked = queue if isinstance(queue, SqlRegistrationQueue) else None
     metrics = Metrics(depth=worked.depth, dead_letters=worked.dead_count) if worked else Metrics()
+    limit = _rate_limit(settings)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -97,7 +108,8 @@ def create_app(container: Container | None = None) -> Litestar:
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        middleware=_middleware(metrics, settings),
+        middleware=_middleware(metrics, limit),
+        on_shutdown=[limit.close] if limit else [],
         request_max_body_size=settings.max_body_bytes,
         state=State(
             {
