@@ -12,6 +12,7 @@ from adapters.clock import SystemClock
 from adapters.lock.local import LocalLock
 from adapters.lock.redis import RedisLock
 from adapters.notify.local import LocalNotifier
+from adapters.notify.redis import RedisNotifier
 from adapters.persistence import schema
 from adapters.persistence.engine import Limits, make_engine
 from adapters.persistence.sql import SqlUnitOfWork
@@ -23,7 +24,7 @@ from adapters.status.local import LocalRequestStatuses
 from adapters.status.redis import RedisRequestStatuses
 from application.announcements import Announcer
 from application.live import LiveUpdates
-from application.ports import Lock, RegistrationQueue, RequestStatusStore
+from application.ports import Lock, Notifier, RegistrationQueue, RequestStatusStore
 from application.queries import Queries
 from application.registration import (
     LockTimes,
@@ -68,6 +69,13 @@ def store_lock(settings: Settings) -> Lock:
     if settings.redis_url:
         return RedisLock.from_url(settings.redis_url, prefix=settings.redis_prefix)
     return LocalLock()
+
+
+def live_notifier(settings: Settings) -> Notifier:
+    """Live events: on Redis when configured (a watcher's process is seldom the one that acted)."""
+    if settings.redis_url:
+        return RedisNotifier.from_url(settings.redis_url, prefix=settings.redis_prefix)
+    return LocalNotifier()
 
 
 def request_statuses(settings: Settings) -> RequestStatusStore:
@@ -118,15 +126,15 @@ def registration_queue(
 
 
 async def connections(
-    lock: Lock, statuses: RequestStatusStore, queue: RegistrationQueue
+    lock: Lock, statuses: RequestStatusStore, queue: RegistrationQueue, notifier: Notifier
 ) -> AsyncIterator[None]:
     """Closed on shutdown. (A resource of its own: providers that depend on an async resource
     hand out futures, so what it closes stay plain singletons.)"""
     try:
         yield
     finally:
-        for each in (queue, statuses, lock):
-            if isinstance(each, RedisLock | RedisRequestStatuses | KafkaRegistrationQueue):
+        for each in (queue, notifier, statuses, lock):
+            if isinstance(each, RedisLock | RedisRequestStatuses | KafkaRegistrationQueue | RedisNotifier):
                 await each.close()
 
 
@@ -151,7 +159,7 @@ class Container(containers.DeclarativeContainer):
     uow = providers.Factory(SqlUnitOfWork, engine)
     clock = providers.Singleton(SystemClock)
     lock = providers.Singleton(store_lock, settings)
-    notifier = providers.Singleton(LocalNotifier)
+    notifier = providers.Singleton(live_notifier, settings)
     statuses = providers.Singleton(request_statuses, settings)
     kafka = providers.Singleton(kafka_config, settings)
     pending = providers.Singleton(pending_requests, settings)
@@ -163,7 +171,7 @@ class Container(containers.DeclarativeContainer):
         batch_size=settings.provided.batch_size,
         attempts=settings.provided.queue_attempts,
     )
-    closed = providers.Resource(connections, lock, statuses, queue)
+    closed = providers.Resource(connections, lock, statuses, queue, notifier)
     lock_times = providers.Singleton(
         LockTimes, wait=settings.provided.lock_wait_seconds, lease=settings.provided.lock_lease_seconds
     )

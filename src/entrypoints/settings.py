@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         0, ge=0, description="Requests per minute per client address before 429; 0 turns the limit off."
     )
     keepalive_seconds: float = Field(15.0, gt=0, description="Comment line on idle SSE streams.")
+    max_streams: int = Field(
+        10_000, ge=1, description="Live event streams one process keeps open; more get 503."
+    )
     log_level: str = "INFO"
 
     redis_url: str | None = Field(

@@ -172,6 +172,8 @@ class SseReader:
 
     response: httpx.Response
     comments: list[str] = field(default_factory=list)
+    retry: int | None = None
+    """The reconnection delay the server asked for (ms)."""
 
     def __post_init__(self) -> None:
         self._lines = self.response.aiter_lines()
@@ -211,9 +213,12 @@ class SseReader:
             if line is None:
                 return None
             if line == "":
-                if fields or data:
+                if "retry" in fields:
+                    self.retry = int(fields.pop("retry"))
+                if data:  # as browsers do: a block without data dispatches no event
                     raw = "\n".join(data)
-                    return SseEvent(fields.get("event"), fields.get("id"), json.loads(raw) if raw else None)
+                    return SseEvent(fields.get("event"), fields.get("id"), json.loads(raw))
+                fields.clear()
                 continue
             if line.startswith(":"):
                 self.comments.append(line[1:].strip())

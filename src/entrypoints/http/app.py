@@ -27,6 +27,7 @@ from entrypoints.http.controllers.waitings import GuestController, WaitingContro
 from entrypoints.http.metrics import Metrics
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import WINDOW_SECONDS, RateCounter, RateLimit
+from entrypoints.http.sse import StreamCap
 from entrypoints.settings import Settings
 
 # Collaborators that handlers receive by parameter name.
@@ -64,8 +65,9 @@ def _rate_limit(settings: Settings) -> RateLimit | None:
     return RateLimit(counter, settings.rate_limit_per_minute)
 
 
-def _middleware(metrics: Metrics, limit: RateLimit | None) -> list[Any]:
-    return [metrics.middleware] if limit is None else [metrics.middleware, limit.middleware]
+def _middleware(metrics: Metrics, limit: RateLimit | None, streams: StreamCap) -> list[Any]:
+    chain = [metrics.middleware] if limit is None else [metrics.middleware, limit.middleware]
+    return [*chain, streams.middleware]
 
 
 def create_app(container: Container | None = None) -> Litestar:
@@ -108,7 +110,7 @@ def create_app(container: Container | None = None) -> Litestar:
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        middleware=_middleware(metrics, limit),
+        middleware=_middleware(metrics, limit, StreamCap(settings.max_streams)),
         on_shutdown=[limit.close] if limit else [],
         request_max_body_size=settings.max_body_bytes,
         state=State(

@@ -1,4 +1,5 @@
-"""Server-sent events: the application's events as SSE messages, with keep-alive comments."""
+"""Server-sent events: the application's events as SSE messages, with keep-alive comments, a
+reconnection hint, and a cap on the streams one process keeps open."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import msgspec
+from litestar.enums import ScopeType
+from litestar.exceptions import ServiceUnavailableException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from application.ports import Event
 
 _encoder = msgspec.json.Encoder()
+# How long a client waits before it reconnects (with its Last-Event-ID) after losing the stream.
+RECONNECT_AFTER_MS = 3000
 
 
 async def _messages(events: AsyncIterator[Event], keepalive: float) -> AsyncIterator[ServerSentEventMessage]:
+    yield ServerSentEventMessage(data=None, retry=RECONNECT_AFTER_MS)
     pending = asyncio.ensure_future(anext(events))
     try:
         while True:
@@ -43,3 +50,29 @@ def event_stream(events: AsyncIterator[Event], keepalive: float) -> ServerSentEv
         _messages(events, keepalive),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class StreamCap:
+    """At most `most` event streams open in this process; past it, 503 with Retry-After: each open
+    stream holds memory and a task, and a crowd of them must not starve registrations."""
+
+    def __init__(self, most: int) -> None:
+        self.most, self.open = most, 0
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        async def capped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP or not scope["path"].endswith("/events"):
+                await app(scope, receive, send)
+                return
+            if self.open >= self.most:
+                raise ServiceUnavailableException(
+                    detail=f"this server keeps {self.most} live streams open at most; retry shortly",
+                    headers={"Retry-After": "5"},
+                )
+            self.open += 1
+            try:
+                await app(scope, receive, send)
+            finally:
+                self.open -= 1
+
+        return capped
