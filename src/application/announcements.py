@@ -25,9 +25,11 @@ class Announcer:
         self._notifier = notifier
         self._uow = uow
 
-    async def registered(self, waitings: list[Waiting]) -> None:
-        for waiting in waitings:
-            await self._notifier.publish(store_stream(waiting.store_id), "registered", waiting_view(waiting))
+    async def registered(self, store: Store | None, waitings: list[tuple[Waiting, int]]) -> None:
+        """New waitings, each with its rank when it joined (what its own stream shows)."""
+        for waiting, rank in waitings:
+            view = waiting_view(waiting, rank, store)
+            await self._notifier.publish(store_stream(waiting.store_id), "registered", view)
 
     async def store_changed(self, store: Store) -> None:
         event = "opened" if store.waiting_open else "closed"

@@ -127,7 +127,7 @@ class RegisterWaiting:
             if earlier := await self._queue.pending(request.store_id):
                 await self._queued.settle(earlier, fence)
             waiting, rank, store = await self._decide(request, fence)
-        await self._announcer.registered([waiting])
+        await self._announcer.registered(store, [(waiting, rank)])
         return waiting_view(waiting, rank, store)
 
     async def _decide(self, request: RegistrationRequest, fence: int) -> tuple[Waiting, int, Store]:
@@ -246,44 +246,48 @@ class ProcessRegistrations:
     async def settle(self, batch: list[RegistrationRequest], fence: int) -> list[RequestStatus]:
         """Decide one store's requests and make the outcomes known; the caller holds the lock,
         `fence` its token."""
-        statuses, registered = await self._decide(batch, fence)
+        statuses, registered, store = await self._decide(batch, fence)
         await self._statuses.put_all(statuses)
-        await self._announcer.registered(registered)
+        await self._announcer.registered(store, registered)
         return statuses
 
     async def _decide(
         self, batch: list[RegistrationRequest], fence: int
-    ) -> tuple[list[RequestStatus], list[Waiting]]:
+    ) -> tuple[list[RequestStatus], list[tuple[Waiting, int]], Store | None]:
         async with self._uow() as uow:
             decided = await uow.requests.decided([r.trace_id for r in batch])
             fresh = list({r.trace_id: r for r in batch if r.trace_id not in decided}.values())
             store = await uow.stores.get(batch[0].store_id)
             if store is None:
                 outcomes = [RequestStatus.queued(r).rejected(StoreNotFound.code) for r in fresh]
-                registered: list[Waiting] = []
+                registered: list[tuple[Waiting, int]] = []
             else:
                 await uow.stores.fence(store.id, fence)
                 outcomes, registered = await self._register(uow, store, fresh)
             await uow.requests.record(*outcomes)
             await uow.commit()
         decided.update((outcome.trace_id, outcome) for outcome in outcomes)
-        return [decided[r.trace_id] for r in batch], registered
+        return [decided[r.trace_id] for r in batch], registered, store
 
     async def _register(
         self, uow: UnitOfWork, store: Store, fresh: list[RegistrationRequest]
-    ) -> tuple[list[RequestStatus], list[Waiting]]:
+    ) -> tuple[list[RequestStatus], list[tuple[Waiting, int]]]:
         now = self._clock.now()
         customers = {r.customer.key for r in fresh}
         day = await uow.waitings.load_list(store, store.business_date(now), customers)
         decisions: list[tuple[RegistrationRequest, Waiting | DomainError]] = []
+        registered: list[tuple[Waiting, int]] = []
         for request in fresh:
             try:
-                decisions.append((request, day.register(_registration(request), now)))
+                waiting = day.register(_registration(request), now)
             except DomainError as rejection:
                 decisions.append((request, rejection))
+            else:
+                decisions.append((request, waiting))
+                registered.append((waiting, day.waiting_count))  # the newest is the last in line
         await uow.waitings.save_list(day)
         outcomes = [_outcome(request, decision) for request, decision in decisions]
-        return outcomes, day.registered
+        return outcomes, registered
 
 
 def _outcome(request: RegistrationRequest, decision: Waiting | DomainError) -> RequestStatus:

@@ -14,7 +14,7 @@ from adapters.notify.local import LocalNotifier
 from adapters.status.local import LocalRequestStatuses
 from adapters.status.redis import RedisRequestStatuses
 from application.registration import store_lock_key
-from harness.httpkit import Api, Tokens, assert_waiting, sse
+from harness.httpkit import Api, Tokens, assert_problem, assert_waiting, sse
 
 
 async def _two_in_line(api: Api, store_id: int) -> tuple[dict, dict]:
@@ -365,3 +365,31 @@ def _order(event_id: str | None) -> tuple[int, ...]:
     """Event ids grow within a stream: plain numbers in process, "<ms>-<seq>" on Redis Streams."""
     assert event_id
     return tuple(int(part) for part in event_id.split("-"))
+
+
+async def test_the_store_stream_tells_each_registration_with_the_rank_its_own_stream_shows(
+    client, store, api: Api, tokens: Tokens
+):
+    url = f"/stores/{store['id']}/events"
+    async with sse(client, url, tokens.store(store["id"])) as stream:
+        await stream.expect("snapshot")
+        first = (await api.join_v2(store["id"], "a")).json()
+        trace = (await api.join_v3(store["id"], "b")).json()["traceId"]
+        second = (await api.outcome(trace, tokens.admin))["waiting"]
+        told = [(await stream.expect("registered")).data for _ in range(2)]
+    assert [(e["number"], e["rank"], e["estimatedWaitMinutes"]) for e in told] == [(1, 1, 0), (2, 2, 5)]
+    assert (told[0]["rank"], told[1]["rank"]) == (first["rank"], second["rank"])
+    assert stream.retry == 3000  # told when to reconnect
+
+
+@pytest.mark.waitline(max_streams=2)
+async def test_a_process_keeps_at_most_its_streams_open_and_says_so(client, store, api: Api, tokens: Tokens):
+    url = f"/stores/{store['id']}/events"
+    async with sse(client, url, tokens.store(store["id"])) as one, sse(client, url, tokens.admin) as two:
+        await one.expect("snapshot")
+        await two.expect("snapshot")
+        refused = await client.get(url, headers=tokens.admin)
+        assert_problem(refused, 503, "UNAVAILABLE")
+        assert int(refused.headers["retry-after"]) >= 1
+    async with sse(client, url, tokens.admin) as again:  # closed ones are counted out
+        await again.expect("snapshot")
