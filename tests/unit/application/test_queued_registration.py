@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
 from adapters.queue.local import LocalRegistrationQueue
 from application.ports import QueueUnavailable
+from application.registration import RecentStores
 from application.requests import RegistrationRequest, RequestState, RequestStatus
 from domain.errors import StoreNotFound, ValidationError
 from unit.helpers import Service, event_types, guest_request, staff, user_request
@@ -239,3 +241,25 @@ class TestQueueWorker:
         assert await service.queue.dead_letters() == []
         assert service.waiting_numbers(store.id) == [1]
         assert (await service.statuses.get(request.trace_id)).state is RequestState.REGISTERED  # type: ignore[union-attr]
+
+
+class TestRecentStores:
+    async def test_a_store_read_a_moment_ago_is_not_read_again_until_it_is_old(self) -> None:
+        service = Service()
+        store = await service.add_store(max_party_size=4)
+        now = [0.0]
+        stores = RecentStores(service.uow_factory, fresh_for=1.0, clock=lambda: now[0])
+        assert (await stores.get(store.id)).max_party_size == 4
+
+        service.db.stores[store.id] = replace(service.db.stores[store.id], max_party_size=2)
+        now[0] = 0.9
+        assert (await stores.get(store.id)).max_party_size == 4  # still fresh enough
+        now[0] = 1.1
+        assert (await stores.get(store.id)).max_party_size == 2
+
+    async def test_an_unknown_store_is_never_remembered(self) -> None:
+        service = Service()
+        stores = RecentStores(service.uow_factory)
+        for _ in range(2):
+            with pytest.raises(StoreNotFound):
+                await stores.get(404)
