@@ -27,9 +27,12 @@ class Announcer:
 
     async def registered(self, store: Store | None, waitings: list[tuple[Waiting, int]]) -> None:
         """New waitings, each with its rank when it joined (what its own stream shows)."""
-        for waiting, rank in waitings:
-            view = waiting_view(waiting, rank, store)
-            await self._notifier.publish(store_stream(waiting.store_id), "registered", view)
+        await self._notifier.publish_all(
+            [
+                (store_stream(waiting.store_id), "registered", waiting_view(waiting, rank, store))
+                for waiting, rank in waitings
+            ]
+        )
 
     async def store_changed(self, store: Store) -> None:
         event = "opened" if store.waiting_open else "closed"
@@ -48,7 +51,10 @@ class Announcer:
         async with self._uow() as uow:
             queue = await uow.waitings.of_store(store.id, departed.business_date, WaitingStatus.WAITING)
         new_ranks = ranks(queue)
-        for waiting in queue:
-            if waiting.number > departed.number and waiting.id is not None:
-                view = rank_view(new_ranks[waiting.id], store)
-                await self._notifier.publish(waiting_stream(waiting.id), "rank", view)
+        await self._notifier.publish_all(
+            [
+                (waiting_stream(waiting.id), "rank", rank_view(new_ranks[waiting.id], store))
+                for waiting in queue
+                if waiting.number > departed.number and waiting.id is not None
+            ]
+        )

@@ -163,6 +163,10 @@ class Subscription(Protocol):
 class Notifier(Protocol):
     async def publish(self, stream: str, event_type: str, data: Mapping[str, Any]) -> None: ...
 
+    async def publish_all(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        """`publish` each (stream, event type, data), in order; many streams' events at once."""
+        ...
+
     def subscribe(
         self, stream: str, last_event_id: str | None
     ) -> AbstractAsyncContextManager[Subscription]: ...

@@ -132,3 +132,19 @@ async def test_at_least_the_last_hundred_events_are_kept(make_notifier: Notifier
         assert [e.data["number"] for e in recent.missed] == list(range(50, 150))
     async with notifier.subscribe("store:1", ids[0]) as too_old:
         assert too_old.missed is None
+
+
+async def test_publish_all_delivers_each_event_to_its_stream_in_order(make_notifier: Notifiers) -> None:
+    notifier = make_notifier()
+    async with notifier.subscribe("waiting:1", None) as one, notifier.subscribe("waiting:2", None) as two:
+        await notifier.publish_all(
+            [
+                ("waiting:1", "rank", {"rank": 3}),
+                ("waiting:2", "rank", {"rank": 4}),
+                ("waiting:1", "rank", {"rank": 2}),
+            ]
+        )
+        firsts = [await asyncio.wait_for(anext(aiter(one)), 2) for _ in range(2)]
+        second = await asyncio.wait_for(anext(aiter(two)), 2)
+    assert [e.data["rank"] for e in firsts] == [3, 2]
+    assert second.data == {"rank": 4}

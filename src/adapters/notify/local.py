@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +71,10 @@ class LocalNotifier:
                 queue.put_nowait(event)
         if self._last_id % 1000 == 0:
             self._sweep()
+
+    async def publish_all(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        for stream, event_type, data in events:
+            await self.publish(stream, event_type, data)
 
     @asynccontextmanager
     async def subscribe(self, stream: str, last_event_id: str | None) -> AsyncIterator[LocalSubscription]:

@@ -26,7 +26,7 @@ import json
 import logging
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -332,6 +332,15 @@ class RedisNotifier:
     async def publish(self, stream: str, event_type: str, data: Mapping[str, Any]) -> None:
         encoded = json.dumps(dict(data), separators=(",", ":"))
         await self._publish(keys=self._keys(stream), args=[event_type, encoded, *self._keep])
+
+    async def publish_all(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        """One round trip for many events (a pipeline of the same script)."""
+        async with self._client.pipeline(transaction=False) as pipeline:
+            for stream, event_type, data in events:
+                encoded = json.dumps(dict(data), separators=(",", ":"))
+                args = [event_type, encoded, *self._keep]
+                await self._publish(keys=self._keys(stream), args=args, client=pipeline)
+            await pipeline.execute()
 
     @asynccontextmanager
     async def subscribe(self, stream: str, last_event_id: str | None) -> AsyncIterator[RedisSubscription]:
