@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -15,6 +16,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from application.ports import Event
 
+log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
 # How long a client waits before it reconnects (with its Last-Event-ID) after losing the stream.
 RECONNECT_AFTER_MS = 3000
@@ -32,6 +34,11 @@ async def _messages(events: AsyncIterator[Event], keepalive: float) -> AsyncIter
             try:
                 event = pending.result()
             except StopAsyncIteration:
+                return
+            except Exception as error:
+                # Too late for an error answer: end the stream; the client reconnects (retry:) with
+                # its Last-Event-ID and catches up.
+                log.warning("live stream ended by %r", error)
                 return
             data = _encoder.encode(dict(event.data)).decode()
             yield ServerSentEventMessage(data=data, event=event.type, id=event.id or None)
