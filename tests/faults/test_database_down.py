@@ -264,7 +264,12 @@ async def test_slow_database_statements_cut_at_the_statement_timeout_then_recove
                     calls = await run.calls_needing_the_database(decided_trace, f"slow{rounds}")
                     answers.update({f"{name} #{rounds}": answer for name, answer in calls.items()})
                     rounds += 1
-                for answer in answers.values():
+                for name, answer in answers.items():
+                    if name.startswith("V3 ") and answer.response.status_code == 202:
+                        # Its store read a moment ago is still good, and the queue's table is not
+                        # the one locked: accepted for good, so it must be decided afterwards.
+                        run.late[f"slow{name.split('#')[1]}-v3"] = answer.response.json()["traceId"]
+                        continue
                     # Cut by the statement timeout (1 s; twice for V2, which may queue behind the
                     # worker's own cut statement on the store's lock), never by a hang.
                     assert_unavailable(answer, within=SLOW_ANSWERED_WITHIN)
