@@ -223,3 +223,24 @@ async def test_an_unknown_store_is_store_not_found(client, tokens: Tokens, metho
 async def test_acting_on_a_waiting_of_an_unknown_store_is_404(client, tokens: Tokens):
     response = await client.post("/stores/424242/waitings/1/call", headers=tokens.admin)
     assert_problem(response, 404)
+
+
+async def test_the_public_view_is_cacheable_and_an_unchanged_one_is_304(client, store, api: Api):
+    url = f"/stores/{store['id']}"
+    first = await client.get(url)
+    tag = first.headers["etag"]
+    assert first.headers["cache-control"] == "public, max-age=1" and tag.startswith('"')
+
+    unchanged = await client.get(url, headers={"If-None-Match": f'W/"other", {tag}'})
+    assert (unchanged.status_code, unchanged.content, unchanged.headers["etag"]) == (304, b"", tag)
+    assert (await client.get(url, headers={"If-None-Match": "*"})).status_code == 304
+
+    await api.join_v2(store["id"], "a")  # the count changed: a new version
+    changed = await client.get(url, headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+    assert changed.json()["waitingCount"] == first.json()["waitingCount"] + 1
+
+
+async def test_the_public_view_of_an_unknown_store_is_still_404(client):
+    response = await client.get("/stores/999999", headers={"If-None-Match": "*"})
+    assert response.status_code == 404

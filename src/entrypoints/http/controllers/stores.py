@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+import msgspec
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
@@ -64,9 +66,20 @@ class StoreController(Controller):
         )
         return await create_store(actor, new)
 
-    @get("/{storeId:str}", summary="A store's public view: no waiting, only counts")
-    async def public(self, store_id: NamedDependency[int], queries: NamedDependency[Queries]) -> View:
-        return await queries.public_store(store_id)
+    @get("/{storeId:str}", summary="A store's public view: no waiting, only counts (cacheable for 1 s)")
+    async def public(
+        self,
+        request: Request[Any, Any, Any],
+        store_id: NamedDependency[int],
+        queries: NamedDependency[Queries],
+    ) -> Response[Any]:
+        # What a crowd polls: a client or a cache that has this version is told so in a few bytes.
+        body = _json.encode(await queries.public_store(store_id))
+        tag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+        headers = {"ETag": tag, "Cache-Control": "public, max-age=1"}
+        if {tag, "*"} & _tags(request.headers.get("if-none-match", "")):
+            return Response(b"", status_code=304, headers=headers)
+        return Response(body, media_type=MediaType.JSON, headers=headers)
 
     @post("/{storeId:str}/waiting/open", status_code=200, summary="Start taking registrations")
     async def open_waiting(
@@ -114,3 +127,13 @@ class StoreController(Controller):
     ) -> ServerSentEvent:
         events = await live.store(actor, store_id, last_event_id)
         return event_stream(events, settings.keepalive_seconds)
+
+
+_json = msgspec.json.Encoder()
+
+
+def _tags(if_none_match: str) -> set[str]:
+    """The entity tags of an If-None-Match header (weak ones compare as strong: RFC 9110, 13.1.2)."""
+    if if_none_match.strip() == "*":
+        return {"*"}
+    return {tag.strip().removeprefix("W/") for tag in if_none_match.split(",") if tag.strip()}
