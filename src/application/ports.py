@@ -97,9 +97,16 @@ class WaitingRepository(Protocol):
         ...
 
     async def of_store(
-        self, store_id: int, business_date: date, status: WaitingStatus | None = None
+        self,
+        store_id: int,
+        business_date: date,
+        status: WaitingStatus | None = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
     ) -> list[Waiting]:
-        """The day's waitings of a store, ordered by number."""
+        """The day's waitings of a store, ordered by number: only those numbered above `after`,
+        at most `limit`, if given."""
         ...
 
     async def count_waiting(self, store_id: int, business_date: date, below: int | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from application.access import Actor, Role
 from application.ports import Clock, RequestStatusStore, UnitOfWork, UnitOfWorkFactory
 from application.requests import RequestState, RequestStatus
@@ -15,9 +17,27 @@ from application.views import (
     store_view,
     waiting_view,
 )
-from domain.errors import NotFound
+from domain.errors import NotFound, ValidationError
 from domain.waiting import Waiting, WaitingStatus
 from domain.waiting_list import ranks
+
+PAGE_SIZE, MAX_PAGE_SIZE = 100, 500
+
+
+def _cursor(number: int) -> str:
+    """Opaque to clients: where the next page starts."""
+    return base64.urlsafe_b64encode(f"n:{number}".encode()).decode().rstrip("=")
+
+
+def _number_of(cursor: str) -> int:
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, number = decoded.split(":")
+        if prefix != "n" or not number.isdecimal() or len(number) > 9:
+            raise ValueError(decoded)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError.of("after", "not a cursor this list gave out") from None
+    return int(number)
 
 
 class Queries:
@@ -44,19 +64,36 @@ class Queries:
         view = await self.guest_waiting(status_token)
         return int(view["id"])
 
-    async def store_waitings(self, actor: Actor, store_id: int, status: WaitingStatus | None) -> View:
+    async def store_waitings(
+        self,
+        actor: Actor,
+        store_id: int,
+        status: WaitingStatus | None,
+        limit: int = PAGE_SIZE,
+        after: str | None = None,
+    ) -> View:
+        """A page of the day's waitings in queue order, and the cursor of the next page (or None)."""
         actor.require_staff(store_id)
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValidationError.of("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
+        above = None if after is None else _number_of(after)
         async with self._uow() as uow:
             store = await existing_store(uow, store_id)
             day = store.business_date(self._clock.now())
-            waitings = await uow.waitings.of_store(store_id, day, status)
-            queue = (
-                waitings
-                if status is WaitingStatus.WAITING
-                else await uow.waitings.of_store(store_id, day, WaitingStatus.WAITING)
+            page = await uow.waitings.of_store(store_id, day, status, after=above, limit=limit + 1)
+            first = next((w for w in page if w.status is WaitingStatus.WAITING), None)
+            ahead = (
+                0 if first is None else await uow.waitings.count_waiting(store_id, day, below=first.number)
             )
-        rank_of = ranks(queue)
-        return {"items": [waiting_view(w, rank_of.get(w.id or 0), store) for w in waitings]}
+        more, page = len(page) > limit, page[:limit]
+        items = []
+        for waiting in page:
+            rank = None
+            if waiting.status is WaitingStatus.WAITING:
+                ahead += 1
+                rank = ahead
+            items.append(waiting_view(waiting, rank, store))
+        return {"items": items, "next": _cursor(page[-1].number) if more else None}
 
     async def store_snapshot(self, actor: Actor, store_id: int) -> View:
         """What a store's live stream starts from: the store and its active waitings."""

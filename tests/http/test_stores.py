@@ -203,7 +203,7 @@ async def test_list_shows_guests_in_full_to_the_staff(client, tokens: Tokens, st
 
 async def test_list_of_an_empty_store_is_empty(client, tokens: Tokens, store):
     response = await client.get(f"/stores/{store['id']}/waitings", headers=tokens.admin)
-    assert response.json() == {"items": []}
+    assert response.json() == {"items": [], "next": None}
 
 
 @pytest.mark.parametrize(
@@ -244,3 +244,53 @@ async def test_the_public_view_is_cacheable_and_an_unchanged_one_is_304(client, 
 async def test_the_public_view_of_an_unknown_store_is_still_404(client):
     response = await client.get("/stores/999999", headers={"If-None-Match": "*"})
     assert response.status_code == 404
+
+
+async def test_the_staff_list_comes_in_pages_each_waiting_once_in_order_with_its_rank(
+    client, store, api: Api, tokens: Tokens
+):
+    ids = [(await api.join_v2(store["id"], f"c{n}")).json()["id"] for n in range(7)]
+    await api.act(store["id"], ids[1], "call")  # not WAITING: no rank, and the ranks behind move up
+    url = f"/stores/{store['id']}/waitings"
+    seen, after, pages = [], None, 0
+    while True:
+        params = {"limit": 3, **({"after": after} if after else {})}
+        page = (await client.get(url, params=params, headers=tokens.store(store["id"]))).json()
+        seen += page["items"]
+        pages += 1
+        after = page["next"]
+        if after is None:
+            break
+        # A change between pages neither repeats nor skips anyone.
+        if pages == 1:
+            await api.join_v2(store["id"], "late")
+    assert pages == 3
+    assert [w["number"] for w in seen] == list(range(1, 9))
+    assert [w.get("rank") for w in seen] == [1, None, 2, 3, 4, 5, 6, 7]
+
+
+async def test_the_waiting_only_list_pages_too(client, store, api: Api, tokens: Tokens):
+    for n in range(3):
+        await api.join_v2(store["id"], f"c{n}")
+    url = f"/stores/{store['id']}/waitings"
+    first = (await client.get(url, params={"status": "WAITING", "limit": 2}, headers=tokens.admin)).json()
+    rest = (
+        await client.get(url, params={"status": "WAITING", "after": first["next"]}, headers=tokens.admin)
+    ).json()
+    assert [w["rank"] for w in first["items"] + rest["items"]] == [1, 2, 3] and rest["next"] is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 501},
+        {"limit": "x"},
+        {"after": "bm9wZQ"},
+        {"after": "%%%"},
+        {"after": "bjotMQ"},
+    ],
+)
+async def test_a_bad_limit_or_cursor_is_400(client, store, tokens: Tokens, params):
+    response = await client.get(f"/stores/{store['id']}/waitings", params=params, headers=tokens.admin)
+    assert_problem(response, 400, "VALIDATION_ERROR")

@@ -127,14 +127,23 @@ class MemoryWaitings:
         self._pending.changed[waiting.id] = (_copy(waiting), was)
 
     async def of_store(
-        self, store_id: int, business_date: date, status: WaitingStatus | None = None
+        self,
+        store_id: int,
+        business_date: date,
+        status: WaitingStatus | None = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
     ) -> list[Waiting]:
         found = [
             _copy(w)
             for w in self._all()
-            if w.store_id == store_id and w.business_date == business_date and status in (None, w.status)
+            if w.store_id == store_id
+            and w.business_date == business_date
+            and status in (None, w.status)
+            and (after is None or w.number > after)
         ]
-        return sorted(found, key=lambda w: w.number)
+        return sorted(found, key=lambda w: w.number)[:limit]
 
     async def count_waiting(self, store_id: int, business_date: date, below: int | None = None) -> int:
         return sum(

@@ -224,14 +224,22 @@ class SqlWaitings:
             raise ConcurrencyConflict(f"waiting {waiting.id} changed concurrently")
 
     async def of_store(
-        self, store_id: int, business_date: date, status: WaitingStatus | None = None
+        self,
+        store_id: int,
+        business_date: date,
+        status: WaitingStatus | None = None,
+        *,
+        after: int | None = None,
+        limit: int | None = None,
     ) -> list[Waiting]:
         query = select(waitings).where(
             waitings.c.store_id == store_id, waitings.c.business_date == business_date
         )
         if status is not None:
             query = query.where(waitings.c.status == str(status))
-        rows = (await self._db.execute(query.order_by(waitings.c.number))).mappings()
+        if after is not None:
+            query = query.where(waitings.c.number > after)
+        rows = (await self._db.execute(query.order_by(waitings.c.number).limit(limit))).mappings()
         return [_waiting(row) for row in rows]
 
     async def count_waiting(self, store_id: int, business_date: date, below: int | None = None) -> int:

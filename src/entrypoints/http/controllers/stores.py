@@ -14,7 +14,7 @@ from litestar.response import ServerSentEvent
 
 from application.access import Actor, Role
 from application.live import LiveUpdates
-from application.queries import Queries
+from application.queries import PAGE_SIZE, Queries
 from application.stores import CreateStore, NewStore, SwitchWaiting
 from application.views import View
 from application.waiting_actions import MoveWaiting
@@ -99,7 +99,7 @@ class StoreController(Controller):
     ) -> View:
         return await switch_waiting(actor, store_id, open_=False)
 
-    @get("/{storeId:str}/waitings", summary="Today's waitings, ordered by number")
+    @get("/{storeId:str}/waitings", summary="Today's waitings in queue order, a page at a time")
     async def waitings(
         self,
         store_id: NamedDependency[int],
@@ -108,8 +108,10 @@ class StoreController(Controller):
         status: Annotated[
             WaitingStatus | None, Parameter(description="Only waitings in this status.")
         ] = None,
+        limit: Annotated[int, Parameter(description="At most this many (1..500).")] = PAGE_SIZE,
+        after: Annotated[str | None, Parameter(description="The `next` of the previous page.")] = None,
     ) -> View:
-        return await queries.store_waitings(actor, store_id, status)
+        return await queries.store_waitings(actor, store_id, status, limit, after)
 
     call = _transition("call", "call", "Call a waiting")
     seat = _transition("seat", "seat", "Seat a called waiting")
