@@ -134,3 +134,22 @@ async def test_a_database_that_is_away_is_waited_for_and_nothing_is_skipped(
     assert recorder.of_store(6) == [f"6-{n}" for n in range(20)]
     assert consumer.stats.rounds_backed_off == 4
     assert (consumer.stats.dead_letters, recorder.given_up) == (0, [])  # being away is nobody's fault
+
+
+async def test_a_batch_read_again_after_an_outage_sends_no_dead_letter_twice(
+    kafka: KafkaConfig, pending: RedisPendingRequests
+) -> None:
+    recorder = Recorder(away=2)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(kafka.topic, b"{not json", key=store_key(8), headers=trace_header("8-0"))
+        await producer.send_and_wait(kafka.topic, encode(request(8, 1)), key=store_key(8))
+    finally:
+        await producer.stop()
+    async with consuming(kafka, pending, recorder, recorder.give_up) as consumer:
+        await until(lambda: recorder.seen == ["8-1"], what="decided once the database is back")
+    assert consumer.stats.rounds_backed_off == 2
+    assert [(letter.trace_id, letter.error_type) for letter in await dead_letters(kafka)] == [
+        ("8-0", PARSING_ERROR)
+    ]

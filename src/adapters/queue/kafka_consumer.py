@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord  # aiokafka is untyped: key and value are bytes here
 COMMIT_WITHIN = 10.0
 REBALANCE_WITHIN_MS = 60_000
+BURIED_KEPT = 10_000
 
 
 class Unavailable(Exception):
@@ -72,6 +73,9 @@ class KafkaRequestConsumer:
         self._dead_letters = StartedProducer(config)
         self.stats = ConsumerStats()
         self._away = 0  # rounds in a row that found a server away
+        # Records sent to the dead letter topic lately: a batch read again after an outage does not
+        # send them twice. (Bounded: only the rounds of one batch need it.)
+        self._buried: dict[tuple[TopicPartition, int], None] = {}
         self.joined = asyncio.Event()
 
     async def run(self, handler: Handler, give_up: GiveUp, stopping: asyncio.Event) -> None:
@@ -139,6 +143,8 @@ class KafkaRequestConsumer:
     ) -> None:
         readable: list[tuple[Record, RegistrationRequest]] = []
         for record in records:
+            if (tp, record.offset) in self._buried:
+                continue  # set aside in an earlier round of this batch, cut short by an outage
             try:
                 readable.append((record, decode(record.value or b"")))
             except UnreadableMessage as error:
@@ -197,6 +203,9 @@ class KafkaRequestConsumer:
         except (KafkaError, OSError, TimeoutError) as error:
             raise Unavailable(f"the dead letter topic: {error!r}") from error
         self.stats.dead_letters += 1
+        self._buried[TopicPartition(record.topic, record.partition), record.offset] = None
+        if len(self._buried) > BURIED_KEPT:
+            del self._buried[next(iter(self._buried))]
         if request is not None:
             await self._pending.done([request])
 
