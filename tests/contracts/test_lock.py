@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -132,14 +133,71 @@ async def test_a_cancelled_holder_releases(make_lock: Locks) -> None:
         pass
 
 
-async def test_waiters_are_served_in_the_order_they_asked(make_lock: Locks) -> None:
-    lock, order = make_lock(), []
+async def _served_in_order_one_at_a_time(lock: Lock, waiters: int = 20) -> None:
+    """Waiters that all ask while the lock is held: none gets in before the holder leaves, then
+    each in the order it asked, one at a time (each leaves before the next enters)."""
+    seen: list[tuple[str, int]] = []
+    asked = [asyncio.Event() for _ in range(waiters)]
 
     async def take(n: int) -> None:
-        await asyncio.sleep(0.001 * n)
+        asked[n].set()
         async with lock.hold("k", wait_time=5, lease_time=10):
-            order.append(n)
-            await asyncio.sleep(0.002)
+            seen.append(("in", n))
+            # Later waiters leave sooner: without mutual exclusion they would leave out of order.
+            await asyncio.sleep(0.0005 * (waiters - n))
+            seen.append(("out", n))
 
-    await asyncio.gather(*(take(n) for n in range(20)))
-    assert order == list(range(20))
+    async with lock.hold("k", wait_time=1, lease_time=10):
+        tasks = []
+        for n in range(waiters):
+            tasks.append(asyncio.create_task(take(n)))
+            await asyncio.wait_for(asked[n].wait(), timeout=1)
+            await asyncio.sleep(0.002)  # it is in line (asking takes a round trip on Redis)
+        entered_while_held = list(seen)
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
+
+    assert entered_while_held == []
+    assert seen == [(step, n) for n in range(waiters) for step in ("in", "out")]
+
+
+async def test_waiters_are_served_in_the_order_they_asked(make_lock: Locks) -> None:
+    await _served_in_order_one_at_a_time(make_lock())
+
+
+class NoLock:
+    """What the check above must catch: a lock that excludes nobody."""
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[int]:
+        yield 0
+
+
+class LastComeFirstServed:
+    """Mutual exclusion without fairness: a release hands the lock to the newest waiter."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str, *, wait_time: float, lease_time: float | None) -> AsyncIterator[int]:
+        if self._held:
+            turn = asyncio.get_running_loop().create_future()
+            self._waiters.append(turn)
+            await turn
+        self._held = True
+        try:
+            yield 0
+        finally:
+            if self._waiters:
+                self._waiters.pop().set_result(None)
+            else:
+                self._held = False
+
+
+@pytest.mark.parametrize("unfit", [NoLock, LastComeFirstServed])
+async def test_the_order_check_fails_for_a_lock_that_is_not_fair_and_exclusive(
+    unfit: Callable[[], Lock],
+) -> None:
+    with pytest.raises(AssertionError):
+        await _served_in_order_one_at_a_time(unfit())

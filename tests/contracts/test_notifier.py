@@ -148,3 +148,29 @@ async def test_publish_all_delivers_each_event_to_its_stream_in_order(make_notif
         second = await asyncio.wait_for(anext(aiter(two)), 2)
     assert [e.data["rank"] for e in firsts] == [3, 2]
     assert second.data == {"rank": 4}
+
+
+async def test_a_subscriber_that_falls_behind_is_cut_off_without_slowing_the_others(
+    make_notifier: Notifiers,
+) -> None:
+    notifier = make_notifier(max_backlog=5)
+    async with (
+        notifier.subscribe("store:1", None) as slow,
+        notifier.subscribe("store:1", None) as fast,
+    ):
+        fast_seen = []
+        for n in range(20):  # the slow one reads nothing meanwhile
+            await notifier.publish("store:1", "registered", {"number": n})
+            fast_seen.append(await _next(fast))
+
+        async def read_all() -> list[Event]:
+            return [event async for event in slow]
+
+        slow_seen = await asyncio.wait_for(read_all(), timeout=1)  # its iteration ends
+    assert [e.data["number"] for e in fast_seen] == list(range(20))
+    numbers = [e.data["number"] for e in slow_seen]
+    assert numbers == list(range(len(numbers))) and len(numbers) <= 5
+    # Cut off, it reconnects with its Last-Event-ID and catches up from history.
+    async with notifier.subscribe("store:1", slow_seen[-1].id if slow_seen else "0") as again:
+        assert again.missed is not None
+        assert [e.data["number"] for e in again.missed] == list(range(len(numbers), 20))

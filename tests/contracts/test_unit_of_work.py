@@ -249,3 +249,66 @@ async def test_a_write_under_an_older_fencing_token_is_refused_and_stores_nothin
     async with uow() as work:
         await work.stores.fence(store.id, 200)  # the same holder again (a cohort shares a token)
         assert await work.waitings.of_store(store.id, DAY) == []
+
+
+async def test_yesterdays_leftover_waitings_count_neither_in_todays_rank_nor_in_its_count(
+    uow: Factory,
+) -> None:
+    store = await _store(uow)
+    await _register(uow, store, 1, 2, 3)  # left WAITING when their day ends
+    tomorrow = DAY + timedelta(days=1)
+    async with uow() as work:
+        today = await work.waitings.load_list(store, tomorrow, ["user:user-4", "user:user-5"])
+        assert (today.last_number, today.active_count, today.waiting_count) == (0, 0, 0)
+        for n in (4, 5):
+            today.register(_registration(n, store), NOW + timedelta(days=1))
+        await work.waitings.save_list(today)
+        await work.commit()
+    async with uow() as work:
+        counts = [await work.waitings.count_waiting(store.id, tomorrow, below) for below in (None, 1, 2, 99)]
+        reloaded = await work.waitings.load_list(store, tomorrow, [])
+        left_over = await work.waitings.count_waiting(store.id, DAY, below=99)
+    # V2 answers the newest's rank from the loaded list's count; reads answer from count_waiting.
+    assert today.waiting_count == 2
+    assert counts == [2, 0, 1, 2]
+    assert (reloaded.last_number, reloaded.active_count, reloaded.waiting_count) == (2, 2, 2)
+    assert left_over == 3
+
+
+async def test_two_writers_starting_a_day_cannot_both_win(uow: Factory) -> None:
+    """The first write of a day inserts its sequence: a racing second insert is a conflict."""
+    store = await _store(uow)
+    async with uow() as reader:
+        first = await reader.waitings.load_list(store, DAY, [])
+    async with uow() as reader:
+        second = await reader.waitings.load_list(store, DAY, [])
+    first.register(_registration(1, store), NOW)
+    second.register(_registration(2, store), NOW)
+    async with uow() as work:
+        await work.waitings.save_list(first)
+        await work.commit()
+    with pytest.raises(ConcurrencyConflict):
+        async with uow() as work:
+            await work.waitings.save_list(second)
+            await work.commit()
+    async with uow() as work:
+        kept = await work.waitings.of_store(store.id, DAY)
+    assert [(w.number, w.trace_id) for w in kept] == [(1, f"trace-{store.id}-1")]
+
+
+async def test_a_status_change_that_breaks_a_unique_constraint_is_refused(uow: Factory) -> None:
+    """The second line of defence on updates too: a bug above that copies another waiting's
+    traceId into a saved waiting is refused, and nothing of the change is kept."""
+    store = await _store(uow)
+    await _register(uow, store, 1, 2)
+    async with uow() as work:
+        one, two = await work.waitings.of_store(store.id, DAY)
+    two.trace_id = one.trace_id
+    two.call(NOW)
+    with pytest.raises(ConcurrencyConflict):
+        async with uow() as work:
+            await work.waitings.save(two, WaitingStatus.WAITING)
+            await work.commit()
+    async with uow() as work:
+        kept = await work.waitings.get(two.id or 0)
+    assert kept is not None and (kept.status, kept.trace_id) == (WaitingStatus.WAITING, f"trace-{store.id}-2")
