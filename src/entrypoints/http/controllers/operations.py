@@ -16,6 +16,9 @@ from adapters.queue.kafka import KafkaRegistrationQueue
 from adapters.queue.sql import SqlRegistrationQueue
 from application.ports import RegistrationQueue
 
+# Litestar adds the charset to text/* itself: given twice, Prometheus 3 refuses to scrape.
+METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
+
 
 class OperationsController(Controller):
     tags = ["operations"]
@@ -33,7 +36,7 @@ class OperationsController(Controller):
         body = {"status": "UP" if up else "DOWN", "dependencies": checks}
         return Response(body, status_code=200 if up else 503)
 
-    @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+    @get("/metrics", summary="Prometheus metrics", media_type=METRICS_MEDIA_TYPE)
     async def metrics(self, state: State) -> bytes:
         return generate_latest(state.metrics.registry)
 
