@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from harness.app import lifespan_of
 from harness.httpkit import PROBLEM_JSON, SECRET
-from harness.postgres import PrivateCluster
+from harness.kafka import TEST_SESSION_TIMEOUT, create_topics
+from harness.postgres import PrivateCluster, empty_database, run_apart
 
 # Small timeouts, so that an outage is answered within about a second.
 TIMEOUTS: dict[str, Any] = {
@@ -37,6 +39,39 @@ def container_on(cluster: PrivateCluster, data_dir: Path, **overrides: Any) -> C
     container = Container()
     container.settings.override(settings)
     return container
+
+
+def container_on_kafka(
+    data_dir: Path, postgres_url: str, redis_url: str, bootstrap: str, **overrides: Any
+) -> Container:
+    """The production profile (the session's database emptied) on topics, a group and Redis keys of
+    its own, the topics made; for the fault tests that stop the broker or Redis."""
+    run_apart(empty_database(postgres_url))
+    name = uuid.uuid4().hex
+    settings = Settings(
+        data_dir=data_dir,
+        jwt_secret=SECRET,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_prefix=f"test:{name}:",
+        kafka_bootstrap=bootstrap,
+        kafka_topic=f"requests-{name}",
+        kafka_dead_letter_topic=f"dlq-{name}",
+        kafka_group=f"group-{name}",
+        kafka_idempotence=False,
+        kafka_session_timeout_seconds=TEST_SESSION_TIMEOUT,
+        **overrides,
+    )
+    run_apart(make_topics(settings))
+    container = Container()
+    container.settings.override(settings)
+    return container
+
+
+async def make_topics(settings: Settings) -> None:
+    """As `waitline topics create` would (again, after a Tansu restart lost them)."""
+    assert settings.kafka_bootstrap
+    await create_topics(settings.kafka_bootstrap, [settings.kafka_topic, settings.kafka_dead_letter_topic], 4)
 
 
 @contextlib.asynccontextmanager

@@ -9,20 +9,17 @@ again, as `waitline topics create` would on a real Kafka that had lost nothing.)
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from faultkit import assert_unavailable, serving, timed
+from faultkit import assert_unavailable, container_on_kafka, make_topics, serving, timed
 
 from entrypoints.container import Container
-from entrypoints.settings import Settings
 from harness.app import consumer_beside
-from harness.httpkit import SECRET, Api, Tokens
-from harness.kafka import TEST_SESSION_TIMEOUT, PrivateBroker, create_topics
-from harness.postgres import empty_database, run_apart
+from harness.httpkit import Api, Tokens
+from harness.kafka import PrivateBroker
 
 ANSWERED_WITHIN = 8.0  # the producer gives up at 2 s (3 s with metadata); a hang would be 30 s
 
@@ -35,27 +32,7 @@ def broker() -> Iterator[PrivateBroker]:
 
 @pytest.fixture
 def container(broker: PrivateBroker, postgres_url: str, redis_url: str, tmp_path: Path) -> Container:
-    run_apart(empty_database(postgres_url))
-    name = uuid.uuid4().hex
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        jwt_secret=SECRET,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_prefix=f"test:{name}:",
-        kafka_bootstrap=broker.bootstrap,
-        kafka_idempotence=False,
-        kafka_session_timeout_seconds=TEST_SESSION_TIMEOUT,
-    )
-    run_apart(_topics(settings))
-    container = Container()
-    container.settings.override(settings)
-    return container
-
-
-async def _topics(settings: Settings) -> None:
-    assert settings.kafka_bootstrap
-    await create_topics(settings.kafka_bootstrap, [settings.kafka_topic, settings.kafka_dead_letter_topic], 4)
+    return container_on_kafka(tmp_path / "data", postgres_url, redis_url, broker.bootstrap)
 
 
 @pytest.fixture
@@ -82,7 +59,7 @@ async def test_a_stopped_broker_is_503_at_once_and_v3_flows_again_once_it_is_bac
     assert await container.queue().pending(store_id) == []
 
     broker.start()
-    await _topics(container.settings())
+    await make_topics(container.settings())
     after = (await api.join_v3(store_id, "during")).json()["traceId"]
     decided = await api.outcome(after, tokens.admin, within=60)
     assert decided["waiting"]["number"] == 3  # the refused attempt took no number

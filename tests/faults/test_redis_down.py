@@ -5,20 +5,16 @@ V2 is served again; nothing is lost."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from faultkit import assert_unavailable, serving, timed
+from faultkit import assert_unavailable, container_on_kafka, serving, timed
 
 from entrypoints.container import Container
-from entrypoints.settings import Settings
 from harness.app import consumer_beside
-from harness.httpkit import SECRET, Api, Tokens
-from harness.kafka import TEST_SESSION_TIMEOUT, create_topics
-from harness.postgres import empty_database, run_apart
+from harness.httpkit import Api, Tokens
 from harness.redis import PrivateRedis
 
 ANSWERED_WITHIN = 8.0
@@ -36,25 +32,9 @@ def redis() -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def container(redis: PrivateRedis, postgres_url: str, kafka_bootstrap: str, tmp_path: Path) -> Container:
-    run_apart(empty_database(postgres_url))
-    name = uuid.uuid4().hex
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        jwt_secret=SECRET,
-        database_url=postgres_url,
-        redis_url=redis.url,
-        kafka_bootstrap=kafka_bootstrap,
-        kafka_topic=f"requests-{name}",
-        kafka_dead_letter_topic=f"dlq-{name}",
-        kafka_group=f"group-{name}",
-        kafka_idempotence=False,
-        kafka_session_timeout_seconds=TEST_SESSION_TIMEOUT,
-        lock_wait_seconds=2.0,
+    return container_on_kafka(
+        tmp_path / "data", postgres_url, redis.url, kafka_bootstrap, lock_wait_seconds=2.0
     )
-    run_apart(create_topics(kafka_bootstrap, [settings.kafka_topic, settings.kafka_dead_letter_topic], 4))
-    container = Container()
-    container.settings.override(settings)
-    return container
 
 
 @pytest.fixture
