@@ -15,7 +15,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -407,3 +407,10 @@ def assert_waiting(view: dict[str, Any], *, ranked: bool = True, **expected: Any
     for key, value in expected.items():
         assert view[key] == value, (key, view)
     return view
+
+
+def midday_zone() -> str:
+    """A time zone where it is about noon now: the burst cannot straddle the store's midnight,
+    when numbering starts again at 1. (Etc/GMT-N is UTC+N.)"""
+    offset = 12 - datetime.now(UTC).hour
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"

@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 import httpx
 from redis.asyncio import Redis
-from test_two_processes import SECRET, authenticator, bearer, midday_zone, ready, servers
+from test_two_processes import SECRET, authenticator, bearer, ready, servers
 
 from application.access import Role
-from harness.httpkit import SseReader, sse
+from harness.httpkit import SseReader, midday_zone, sse
 from harness.postgres import empty_database, run_apart
 
 SUBSCRIBERS = 1000

@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -23,6 +22,7 @@ from adapters.persistence.engine import Limits, make_engine
 from adapters.persistence.schema import upgrade
 from application.access import Role
 from entrypoints.http.auth import Authenticator
+from harness.httpkit import midday_zone
 from harness.postgres import postgres_database, run_apart
 
 SECRET = "two-processes-secret-" + "s" * 64
@@ -38,13 +38,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def midday_zone() -> str:
-    """A time zone where it is about noon now: the burst cannot straddle the store's midnight,
-    when numbering starts again at 1. (Etc/GMT-N is UTC+N.)"""
-    offset = 12 - datetime.now(UTC).hour
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
 async def migrate(url: str) -> None:

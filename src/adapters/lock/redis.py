@@ -459,7 +459,13 @@ class RedisLock:
     def _in_background(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Future[Any]) -> None:
+        # Said once here: with Redis away, an unretrieved failure would be a traceback at exit.
+        self._background.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("lock: background step failed: %r", error)
 
     async def release(self, key: str, owner: str, *, turn: str = "", still_waiting: bool = False) -> bool:
         """Unlock if `owner` holds the lock; say whether it did (a lease that ended frees nothing).
