@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Coroutine
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
@@ -27,9 +26,15 @@ from application.access import Role
 from application.ports import QueueUnavailable
 from application.requests import RequestStatus
 from entrypoints.container import Container, engine_for, kafka_config, pending_requests
+from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings
 
+if TYPE_CHECKING:
+    import uvicorn
+
 T = TypeVar("T")
+# Built by uvicorn in each worker process, from the same environment this process checked.
+APP_FACTORY = "entrypoints.http.app:create_app_from_environment"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,10 +46,15 @@ def main(argv: list[str] | None = None) -> int:
             where = "".join(f"WAITLINE_{part}: ".upper() for part in problem["loc"][:1])
             print(f"waitline: bad configuration: {where}{problem['msg']}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Alembic names its implementation on every connection; the revisions it runs are enough.
-    logging.getLogger("alembic.runtime.migration").addFilter(lambda record: "Running" in record.msg)
+    configure_logging(settings.log_level)
     return int(args.run(args, settings) or 0)
+
+
+def _at_least_one(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {number}")
+    return number
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API (embedded defaults need no servers)")
     serve.add_argument("--host", help="interface to listen on (default WAITLINE_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default WAITLINE_PORT or 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_at_least_one,
+        help="processes answering on the port (default WAITLINE_WORKERS or 1; more need "
+        "WAITLINE_DATABASE_URL and WAITLINE_REDIS_URL)",
+    )
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser("token", help="print a JWT for local use")
@@ -92,20 +108,53 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from entrypoints.http.app import create_app
-
-    # Checked before uvicorn starts, so that a database that cannot work is one clear line.
-    if problem := _database_problem(settings, migrate=settings.embedded_database) or _redis_problem(settings):
+    workers = args.workers or settings.workers
+    if workers > 1 and not settings.shared:
+        print(
+            f"waitline: --workers {workers} needs WAITLINE_DATABASE_URL and WAITLINE_REDIS_URL: "
+            "the embedded lock and queue live in one process, and several would break the "
+            "stores' arrival order",
+            file=sys.stderr,
+        )
+        return 2
+    # Checked once, before any worker starts, so that a server that cannot work is one clear line
+    # (Redis first: nothing is migrated for a start that fails), and the embedded file is
+    # migrated by one process only.
+    if problem := _redis_problem(settings) or _database_problem(settings, migrate=settings.embedded_database):
         print(f"waitline: {problem}", file=sys.stderr)
         return 1
-    container = _container(settings)
-    host, port = args.host or settings.host, args.port or settings.port
-    uvicorn.run(create_app(container), host=host, port=port, log_level=settings.log_level.lower())
-    return 0
+    config = uvicorn.Config(
+        APP_FACTORY,
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        # Then what is still open (a live stream never ends by itself) is cut, so that the
+        # container's stop closes the connections and producers before the process exits.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
+    return _run(config)
+
+
+def _run(config: uvicorn.Config) -> int:
+    """Serve until SIGTERM: one process, or a supervisor and its workers on one socket."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    if config.workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else 1
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    # uvicorn.run() ends quietly when a worker cannot start; whoever runs us must see it.
+    return 1 if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes) else 0
 
 
 def _consume(_: argparse.Namespace, settings: Settings) -> int:
-    from entrypoints.consumer import consume
+    from entrypoints.consumer import MetricsServer, consume
 
     if (
         problem := _kafka_missing(settings)
@@ -114,11 +163,20 @@ def _consume(_: argparse.Namespace, settings: Settings) -> int:
     ):
         print(f"waitline: {problem}", file=sys.stderr)
         return 1
+    container = _container(settings)
     try:
-        asyncio.run(consume(_container(settings)))
+        metrics = MetricsServer(container.registry(), settings.host, settings.metrics_port)
+    except OSError as error:
+        where = f"{settings.host}:{settings.metrics_port}"
+        print(f"waitline: cannot serve metrics on {where}: {_reason(error)}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(consume(container))
     except (KafkaError, OSError) as error:
         print(f"waitline: cannot use Kafka at {settings.kafka_bootstrap}: {_reason(error)}", file=sys.stderr)
         return 1
+    finally:
+        metrics.close()
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,6 +36,7 @@ from application.registration import (
 )
 from application.stores import CreateStore, SwitchWaiting
 from application.waiting_actions import MoveWaiting
+from entrypoints.instruments import Registrations, TimedLock
 from entrypoints.settings import Settings
 
 
@@ -153,12 +155,16 @@ async def stop(container: Container) -> None:
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
+    # The process's metrics: the API serves them on /metrics, `waitline consume` on its own port.
+    registry = providers.Singleton(CollectorRegistry)
+    registrations = providers.Singleton(Registrations, registry)
 
     engine = providers.Singleton(engine_for, settings)
     database = providers.Resource(database, engine, settings)
     uow = providers.Factory(SqlUnitOfWork, engine)
     clock = providers.Singleton(SystemClock)
     lock = providers.Singleton(store_lock, settings)
+    timed_lock = providers.Singleton(TimedLock, lock, registry)
     notifier = providers.Singleton(live_notifier, settings)
     statuses = providers.Singleton(request_statuses, settings)
     kafka = providers.Singleton(kafka_config, settings)
@@ -179,10 +185,10 @@ class Container(containers.DeclarativeContainer):
     new_requests = providers.Singleton(NewRequests, clock)
     announcer = providers.Singleton(Announcer, notifier, uow.provider)
     process = providers.Singleton(
-        ProcessRegistrations, uow.provider, lock, clock, statuses, announcer, lock_times
+        ProcessRegistrations, uow.provider, timed_lock, clock, statuses, announcer, lock_times
     )
     register = providers.Singleton(
-        RegisterWaiting, uow.provider, lock, clock, announcer, lock_times, queue, process
+        RegisterWaiting, uow.provider, timed_lock, clock, announcer, lock_times, queue, process
     )
     submit = providers.Singleton(SubmitRegistration, uow.provider, queue, statuses)
     create_store = providers.Singleton(CreateStore, uow.provider)

@@ -1,4 +1,5 @@
-"""Configuration from WAITLINE_* environment variables; every default runs embedded."""
+"""Configuration from WAITLINE_* environment variables, or a `.env` file in the working folder
+(the environment wins); every default runs embedded."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def database_url(url: str) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WAITLINE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="WAITLINE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
 
     data_dir: Path = Field(
         Path(".waitline"), description="Folder for the SQLite file and the generated JWT secret."
@@ -43,8 +46,20 @@ class Settings(BaseSettings):
         description="postgresql://user@host:port/db (asyncpg) or sqlite:///file; SQLite in data_dir when unset.",
     )
     jwt_secret: str | None = Field(None, description="HS256 secret; generated into data_dir when unset.")
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Interface the API (and the consumer's metrics) listen on.")
     port: int = 8000
+    workers: int = Field(
+        1, ge=1, description="API processes on the one port (needs the database and Redis past 1)."
+    )
+    shutdown_grace_seconds: int = Field(
+        10, ge=1, description="How long SIGTERM waits for answers in progress and open streams."
+    )
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port `waitline consume` serves Prometheus metrics on (9464 is the custom); 0: none.",
+    )
     lock_wait_seconds: float = Field(5.0, gt=0, description="How long V2 waits for a store's lock.")
     lock_lease_seconds: float | None = Field(
         10.0, gt=0, description="How long a holder may keep a store's lock."
@@ -122,12 +137,17 @@ class Settings(BaseSettings):
     def _kafka_with_its_partners(self) -> Settings:
         # The API and the consumers are separate processes: they must share the database the
         # outcomes go to, and Redis for the store lock and the requests accepted but not decided.
-        if self.kafka_bootstrap and not (self.database_url and self.redis_url):
+        if self.kafka_bootstrap and not self.shared:
             raise ValueError(
                 "WAITLINE_KAFKA_BOOTSTRAP needs WAITLINE_DATABASE_URL and WAITLINE_REDIS_URL too "
                 "(the API and the consumers share the database and the lock)"
             )
         return self
+
+    @property
+    def shared(self) -> bool:
+        """The database and the lock live in servers, so several processes may share them."""
+        return bool(self.database_url and self.redis_url)
 
     @property
     def embedded_database(self) -> bool:

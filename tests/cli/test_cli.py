@@ -17,6 +17,7 @@ import pytest
 from adapters.persistence import schema
 from adapters.persistence.engine import make_engine
 from entrypoints.cli import main
+from entrypoints.settings import Settings
 from harness.postgres import run_apart
 
 
@@ -186,3 +187,66 @@ def test_an_unreachable_redis_is_one_line(
     assert main(["serve"]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "cannot use Redis at redis://:***@127.0.0.1:" in line and "secret" not in line
+
+
+def test_settings_come_from_a_dotenv_file_and_the_environment_wins(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(data_dir)
+    (data_dir / ".env").write_text(
+        "WAITLINE_PORT=9000\nWAITLINE_LOCK_WAIT_SECONDS=2\nCOMPOSE_PROJECT_NAME=not-ours\n"
+    )
+    monkeypatch.delenv("WAITLINE_PORT", raising=False)
+    monkeypatch.setenv("WAITLINE_LOCK_WAIT_SECONDS", "3")
+
+    settings = Settings()
+
+    assert (settings.port, settings.lock_wait_seconds) == (9000, 3.0)
+
+
+def test_a_mistyped_url_in_the_dotenv_file_is_one_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(data_dir)
+    (data_dir / ".env").write_text("WAITLINE_DATABASE_URL=postgress://postgres@127.0.0.1/waitline\n")
+    assert main(["serve"]) == 2
+    assert "WAITLINE_DATABASE_URL: Value error, 'postgress' is not supported" in _one_line(
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "status", "said"),
+    [
+        ("WAITLINE_DATABASE_URL", "mysql://root@127.0.0.1/test", 2, "'mysql' is not supported"),
+        ("WAITLINE_REDIS_URL", "redis://127.0.0.1:{port}/0", 1, "cannot use Redis at redis://127.0.0.1:"),
+    ],
+)
+def test_serve_that_cannot_start_says_why_in_one_line(
+    tmp_path: Path, variable: str, value: str, status: int, said: str
+) -> None:
+    """As a user sees it: the process's own stderr, with logging set up and nothing captured."""
+    env = {**os.environ, "WAITLINE_DATA_DIR": str(tmp_path), variable: value.format(port=_free_port())}
+    command = [sys.executable, "-m", "entrypoints", "serve", "--workers", "1"]
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == status
+    assert said in _one_line(done.stderr)
+
+
+@pytest.mark.parametrize("shared", [{}, {"WAITLINE_DATABASE_URL": "postgresql://postgres@127.0.0.1/x"}])
+def test_several_workers_need_the_database_and_redis(
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    shared: dict[str, str],
+) -> None:
+    # The embedded lock is in-process: two workers would each let a registration of one store in.
+    monkeypatch.delenv("WAITLINE_REDIS_URL", raising=False)
+    for name, value in shared.items():
+        monkeypatch.setenv(name, value)
+    assert main(["serve", "--workers", "2"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "--workers 2 needs WAITLINE_DATABASE_URL and WAITLINE_REDIS_URL" in line
+    monkeypatch.setenv("WAITLINE_WORKERS", "3")
+    assert main(["serve"]) == 2
+    assert "--workers 3 needs" in _one_line(capsys.readouterr().err)

@@ -77,6 +77,9 @@ class KafkaRequestConsumer:
         # send them twice. (Bounded: only the rounds of one batch need it.)
         self._buried: dict[tuple[TopicPartition, int], None] = {}
         self.joined = asyncio.Event()
+        self.lag: dict[int, int] = {}
+        """Records not yet decided, by assigned partition, as of the last round. Replaced whole,
+        never changed in place: a metrics server's thread reads it."""
 
     async def run(self, handler: Handler, give_up: GiveUp, stopping: asyncio.Event) -> None:
         """Work the topic until `stopping` is set; the batch in hand is finished first."""
@@ -102,6 +105,7 @@ class KafkaRequestConsumer:
                 async with self._busy, asyncio.TaskGroup() as partitions:
                     for tp, batch in records.items():
                         partitions.create_task(self._partition(consumer, tp, batch, handler, give_up))
+                await self._measure_lag(consumer)
         finally:
             await consumer.stop()
             await self._dead_letters.close()
@@ -133,6 +137,17 @@ class KafkaRequestConsumer:
                 await consumer.commit({tp: records[-1].offset + 1})
         except (CommitFailedError, IllegalStateError, TimeoutError) as error:
             log.warning("partition %d: offset %d not committed: %r", tp.partition, records[-1].offset, error)
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Highwater minus position, once the round's batches are decided (or sought back to):
+        what this consumer still has to decide. A partition fetched from at least once has both."""
+        lag = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                with contextlib.suppress(IllegalStateError):  # revoked meanwhile
+                    lag[tp.partition] = max(0, highwater - await consumer.position(tp))
+        self.lag = lag
 
     async def _seek(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         with contextlib.suppress(IllegalStateError):  # no longer ours: its next owner reads it

@@ -1,4 +1,8 @@
-"""The Litestar application, assembled from the container."""
+"""The Litestar application, assembled from the container.
+
+`uvicorn --factory entrypoints.http.app:create_app_from_environment` builds one per worker process
+(`waitline serve --workers N`): each worker has its own container, connections and metrics.
+"""
 
 from __future__ import annotations
 
@@ -28,11 +32,13 @@ from entrypoints.http.metrics import Metrics
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import WINDOW_SECONDS, RateCounter, RateLimit
 from entrypoints.http.sse import StreamCap
+from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings
 
 # Collaborators that handlers receive by parameter name.
 INJECTED = (
     "settings",
+    "registrations",
     "new_requests",
     "register",
     "submit",
@@ -65,6 +71,13 @@ def _rate_limit(settings: Settings) -> RateLimit | None:
     return RateLimit(counter, settings.rate_limit_per_minute)
 
 
+def _metrics(container: Container, streams: StreamCap, worked: SqlRegistrationQueue | None) -> Metrics:
+    registry = container.registry()
+    if worked is None:
+        return Metrics(registry, lambda: streams.open)
+    return Metrics(registry, lambda: streams.open, depth=worked.depth, dead_letters=worked.dead_count)
+
+
 def _middleware(metrics: Metrics, limit: RateLimit | None, streams: StreamCap) -> list[Any]:
     chain = [metrics.middleware] if limit is None else [metrics.middleware, limit.middleware]
     return [*chain, streams.middleware]
@@ -76,7 +89,8 @@ def create_app(container: Container | None = None) -> Litestar:
     queue = container.queue()
     # The embedded queue is worked here; Kafka's by `waitline consume`.
     worked = queue if isinstance(queue, SqlRegistrationQueue) else None
-    metrics = Metrics(depth=worked.depth, dead_letters=worked.dead_count) if worked else Metrics()
+    streams = StreamCap(settings.max_streams)
+    metrics = _metrics(container, streams, worked)
     limit = _rate_limit(settings)
 
     @asynccontextmanager
@@ -86,7 +100,7 @@ def create_app(container: Container | None = None) -> Litestar:
             statuses, process = container.statuses(), container.process()
             for request in await worked.all_pending():
                 await statuses.put(RequestStatus.queued(request))
-            await worked.start(process, process.give_up)
+            await worked.start(container.registrations().decided(process), process.give_up)
         try:
             yield
         finally:
@@ -110,7 +124,7 @@ def create_app(container: Container | None = None) -> Litestar:
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        middleware=_middleware(metrics, limit, StreamCap(settings.max_streams)),
+        middleware=_middleware(metrics, limit, streams),
         on_shutdown=[limit.close] if limit else [],
         request_max_body_size=settings.max_body_bytes,
         state=State(
@@ -135,3 +149,10 @@ def create_app(container: Container | None = None) -> Litestar:
             ),
         ),
     )
+
+
+def create_app_from_environment() -> Litestar:
+    """An app configured from WAITLINE_* (and `.env`), for uvicorn to build in each worker."""
+    container = Container()
+    configure_logging(container.settings().log_level)
+    return create_app(container)

@@ -1,4 +1,6 @@
-"""Prometheus metrics: requests by route and status, latency, and the queue's state."""
+"""Prometheus metrics of an API process: requests by route and status, latency, open live
+streams, and the state of a queue worked here. (Registrations and the lock's waits are counted
+on the same registry: see entrypoints.instruments.)"""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,10 +32,14 @@ class _QueueCollector(Collector):
 
 class Metrics:
     def __init__(
-        self, depth: Callable[[], int] | None = None, dead_letters: Callable[[], int] | None = None
+        self,
+        registry: CollectorRegistry,
+        open_streams: Callable[[], int],
+        depth: Callable[[], int] | None = None,
+        dead_letters: Callable[[], int] | None = None,
     ) -> None:
         """`depth` and `dead_letters` come from a queue worked in this process (not Kafka's)."""
-        self.registry = CollectorRegistry()
+        self.registry = registry
         self.requests = Counter(
             "waitline_http_requests",
             "HTTP requests answered.",
@@ -46,6 +52,10 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
+        streams = Gauge(
+            "waitline_sse_streams", "Live event streams (SSE) open in this process.", registry=registry
+        )
+        streams.set_function(open_streams)
         if depth is not None and dead_letters is not None:
             self.registry.register(_QueueCollector(depth, dead_letters))
 

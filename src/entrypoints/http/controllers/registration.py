@@ -1,24 +1,61 @@
-"""Registering: V2 answers the decided Waiting; V3 answers 202 QUEUED and is followed by traceId."""
+"""Registering: V2 answers the decided Waiting; V3 answers 202 QUEUED and is followed by traceId.
+
+Each attempt is counted by the answer its client gets (`waitline_registrations_total`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
 from litestar.response import ServerSentEvent
 
 from application.access import Actor, Role
 from application.live import LiveUpdates
 from application.queries import Queries
 from application.registration import NewRequests, RegisterWaiting, SubmitRegistration
-from application.requests import RegistrationRequest
+from application.requests import RegistrationRequest, RequestState
 from application.views import View
+from domain.customer import Channel
+from domain.errors import DomainError
 from entrypoints.http.bodies import CustomerJoin, GuestJoin
 from entrypoints.http.controllers.params import TraceId
 from entrypoints.http.json_body import read_json
+from entrypoints.http.problems import CODE_OF_STATUS, EXCEPTION_HANDLERS, unavailable
 from entrypoints.http.sse import event_stream
+from entrypoints.instruments import Registrations, Version
 from entrypoints.settings import Settings
+
+ANSWERED = {Version.V2: str(RequestState.REGISTERED), Version.V3: str(RequestState.QUEUED)}
+# The errors answered 503 UNAVAILABLE, as problems.py maps them.
+UNAVAILABLE = tuple(
+    kind for kind, handler in EXCEPTION_HANDLERS.items() if isinstance(kind, type) and handler is unavailable
+)
+
+
+def _code(error: Exception) -> str:
+    """The code of the problem the client is answered with."""
+    if isinstance(error, DomainError):
+        return error.code
+    if isinstance(error, HTTPException):
+        return CODE_OF_STATUS.get(error.status_code, "ERROR")
+    if isinstance(error, UNAVAILABLE):
+        return "UNAVAILABLE"
+    return "INTERNAL_ERROR"
+
+
+@contextmanager
+def _counted(registrations: Registrations, version: Version, channel: Channel) -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:
+        registrations.count(version, channel, _code(error))
+        raise
+    registrations.count(version, channel, ANSWERED[version])
 
 
 async def _customer(
@@ -49,8 +86,10 @@ class RegisterNowController(Controller):
         actor: NamedDependency[Actor],
         new_requests: NamedDependency[NewRequests],
         register: NamedDependency[RegisterWaiting],
+        registrations: NamedDependency[Registrations],
     ) -> View:
-        return await register(await _customer(request, actor, store_id, new_requests))
+        with _counted(registrations, Version.V2, Channel.USER):
+            return await register(await _customer(request, actor, store_id, new_requests))
 
     @post("/app/stores/{storeId:str}/waitings", status_code=201, summary="A guest joins at the tablet")
     async def guest(
@@ -60,8 +99,10 @@ class RegisterNowController(Controller):
         actor: NamedDependency[Actor],
         new_requests: NamedDependency[NewRequests],
         register: NamedDependency[RegisterWaiting],
+        registrations: NamedDependency[Registrations],
     ) -> View:
-        return await register(await _guest(request, actor, store_id, new_requests))
+        with _counted(registrations, Version.V2, Channel.APP):
+            return await register(await _guest(request, actor, store_id, new_requests))
 
 
 class RegisterQueuedController(Controller):
@@ -76,8 +117,10 @@ class RegisterQueuedController(Controller):
         actor: NamedDependency[Actor],
         new_requests: NamedDependency[NewRequests],
         submit: NamedDependency[SubmitRegistration],
+        registrations: NamedDependency[Registrations],
     ) -> View:
-        status = await submit(await _customer(request, actor, store_id, new_requests))
+        with _counted(registrations, Version.V3, Channel.USER):
+            status = await submit(await _customer(request, actor, store_id, new_requests))
         return {"traceId": status.trace_id, "status": str(status.state)}
 
     @post(
@@ -92,8 +135,10 @@ class RegisterQueuedController(Controller):
         actor: NamedDependency[Actor],
         new_requests: NamedDependency[NewRequests],
         submit: NamedDependency[SubmitRegistration],
+        registrations: NamedDependency[Registrations],
     ) -> View:
-        status = await submit(await _guest(request, actor, store_id, new_requests))
+        with _counted(registrations, Version.V3, Channel.APP):
+            status = await submit(await _guest(request, actor, store_id, new_requests))
         return {"traceId": status.trace_id, "status": str(status.state)}
 
     @get("/waiting-requests/{trace_id:str}", summary="A queued request's status")
