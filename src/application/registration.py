@@ -10,9 +10,11 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from application.access import Actor, Role
 from application.announcements import Announcer
+from application.combining import Combined
 from application.guest_input import guest_name, mobile_number
 from application.ports import (
     Clock,
@@ -31,7 +33,7 @@ from domain.customer import Channel
 from domain.errors import AlreadyWaiting, DomainError, LockTimeout, StoreNotFound
 from domain.store import Store
 from domain.waiting import Waiting
-from domain.waiting_list import Registration
+from domain.waiting_list import Registration, WaitingList
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,8 @@ def _registration(request: RegistrationRequest) -> Registration:
 class RegisterWaiting:
     """V2: load, decide and save under the store's lock, so numbers follow arrival order.
 
+    Requests for one store that arrive while its lock is held are decided together by the next
+    holder, in one transaction, in arrival order, each answered with its own Waiting or refusal.
     Requests for the store already answered QUEUED (V3) were accepted earlier: they are decided
     first, under the same lock, so a V2 registration never overtakes them.
     """
@@ -116,31 +120,61 @@ class RegisterWaiting:
         lock_times: LockTimes,
         queue: RegistrationQueue,
         queued: ProcessRegistrations,
+        batch_size: int = 200,
     ) -> None:
         self._uow, self._lock, self._clock = uow, lock, clock
         self._announcer, self._lock_times = announcer, lock_times
         self._queue, self._queued = queue, queued
+        self._combined = Combined(self._batch, most=batch_size)
 
     async def __call__(self, request: RegistrationRequest) -> View:
-        key = store_lock_key(request.store_id)
-        times = self._lock_times
-        async with self._lock.hold(key, wait_time=times.wait, lease_time=times.lease) as fence:
-            if earlier := await self._queue.pending(request.store_id):
-                await self._queued.settle(earlier, fence)
-            waiting, rank, store = await self._decide(request, fence)
-        await self._announcer.registered(store, [(waiting, rank)])
-        return waiting_view(waiting, rank, store)
+        return await self._combined(request.store_id, request)
 
-    async def _decide(self, request: RegistrationRequest, fence: int) -> tuple[Waiting, int, Store]:
+    async def _batch(self, store_id: int, requests: list[RegistrationRequest]) -> list[View | Exception]:
+        times = self._lock_times
+        async with self._lock.hold(
+            store_lock_key(store_id), wait_time=times.wait, lease_time=times.lease
+        ) as fence:
+            if earlier := await self._queue.pending(store_id):
+                await self._queued.settle(earlier, fence)
+            store, decisions = await self._decide(store_id, requests, fence)
+        await self._announcer.registered(store, _registered(decisions))
+        return [waiting_view(d, rank, store) if isinstance(d, Waiting) else d for d, rank in decisions]
+
+    async def _decide(
+        self, store_id: int, requests: list[RegistrationRequest], fence: int
+    ) -> tuple[Store, list[Decision]]:
         async with self._uow() as uow:
-            store = await existing_store(uow, request.store_id)
+            store = await existing_store(uow, store_id)
             await uow.stores.fence(store.id, fence)
             now = self._clock.now()
-            day = await uow.waitings.load_list(store, store.business_date(now), [request.customer.key])
-            waiting = day.register(_registration(request), now)
+            customers = {request.customer.key for request in requests}
+            day = await uow.waitings.load_list(store, store.business_date(now), customers)
+            decisions = register_each(day, requests, now)
             await uow.waitings.save_list(day)
             await uow.commit()
-        return waiting, day.waiting_count, store
+        return store, decisions
+
+
+# A request's decision: its Waiting and rank, or why it was refused (rank 0).
+Decision = tuple[Waiting | DomainError, int]
+
+
+def register_each(day: WaitingList, requests: Sequence[RegistrationRequest], now: datetime) -> list[Decision]:
+    """Register the requests in order; a refusal refuses that request alone."""
+    decisions: list[Decision] = []
+    for request in requests:
+        try:
+            waiting = day.register(_registration(request), now)
+        except DomainError as refusal:
+            decisions.append((refusal, 0))
+        else:
+            decisions.append((waiting, day.waiting_count))  # the newest is the last in line
+    return decisions
+
+
+def _registered(decisions: list[Decision]) -> list[tuple[Waiting, int]]:
+    return [(decision, rank) for decision, rank in decisions if isinstance(decision, Waiting)]
 
 
 class RecentStores:
@@ -306,19 +340,12 @@ class ProcessRegistrations:
         now = self._clock.now()
         customers = {r.customer.key for r in fresh}
         day = await uow.waitings.load_list(store, store.business_date(now), customers)
-        decisions: list[tuple[RegistrationRequest, Waiting | DomainError]] = []
-        registered: list[tuple[Waiting, int]] = []
-        for request in fresh:
-            try:
-                waiting = day.register(_registration(request), now)
-            except DomainError as rejection:
-                decisions.append((request, rejection))
-            else:
-                decisions.append((request, waiting))
-                registered.append((waiting, day.waiting_count))  # the newest is the last in line
+        decisions = register_each(day, fresh, now)
         await uow.waitings.save_list(day)
-        outcomes = [_outcome(request, decision) for request, decision in decisions]
-        return outcomes, registered
+        outcomes = [
+            _outcome(request, decision) for request, (decision, _) in zip(fresh, decisions, strict=True)
+        ]
+        return outcomes, _registered(decisions)
 
 
 def _outcome(request: RegistrationRequest, decision: Waiting | DomainError) -> RequestStatus:

@@ -9,7 +9,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import event, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.engine import make_engine
 from adapters.persistence.schema import upgrade
@@ -179,3 +180,89 @@ async def test_one_bad_request_does_not_take_its_batch_down(make_queue: Queues) 
     assert recorder.of_store(2) == ["2-0", "2-2"]
     assert [r.trace_id for r in await queue.dead_letters()] == ["2-1"]
     assert recorder.given_up == [("2-1", "PROCESSING_ERROR")]
+
+
+async def test_requests_published_at_once_are_delivered_in_the_order_they_were_published(
+    queue: Queue,
+) -> None:
+    await asyncio.gather(*(queue.publish(_request(7, n)) for n in range(60)))
+    recorder = Recorder()
+    await queue.start(recorder)
+    await queue.stop()
+    assert recorder.of_store(7) == [f"7-{n}" for n in range(60)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "postgresql":
+        async with emptied(request.getfixturevalue("postgres_url")) as engine:
+            yield engine
+            async with engine.begin() as connection:
+                await connection.execute(text("DROP TRIGGER IF EXISTS refuse_666 ON queued_registrations"))
+                await connection.execute(text("DROP FUNCTION IF EXISTS refuse_666"))
+        return
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'group.db'}")
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def test_requests_published_together_share_one_commit(sql_engine: AsyncEngine) -> None:
+    commits = 0
+
+    def counted(*_: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(sql_engine.sync_engine, "commit", counted)
+    queue = SqlRegistrationQueue(sql_engine)
+    await asyncio.gather(*(queue.publish(_request(1, n)) for n in range(50)))
+    event.remove(sql_engine.sync_engine, "commit", counted)
+    # All arrived before the first commit began: one commit (one fsync) answers them all.
+    assert commits == 1, commits
+    assert queue.depth() == 50
+
+
+async def test_a_failed_group_commit_fails_every_request_in_it_and_keeps_none(
+    sql_engine: AsyncEngine,
+) -> None:
+    await _refuse_store_666(sql_engine)
+    queue = SqlRegistrationQueue(sql_engine)
+    await queue.publish(_request(1, 0))
+    # The four arrive together: one commit, which the database refuses because of one of them.
+    answers = await asyncio.gather(
+        queue.publish(_request(1, 1)),
+        *(queue.publish(_request(n, 1)) for n in (2, 666, 3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(answer, QueueUnavailable) for answer in answers), answers
+    assert [r.trace_id for r in await queue.all_pending()] == ["1-0"]
+    assert queue.depth() == 1
+    await queue.publish(_request(1, 2))  # the queue goes on
+    assert [r.trace_id for r in await queue.all_pending()] == ["1-0", "1-2"]
+
+
+async def _refuse_store_666(engine: AsyncEngine) -> None:
+    """A write the database refuses, standing for a commit that fails (disk full, a lost server)."""
+    async with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_666 BEFORE INSERT ON queued_registrations "
+                    "WHEN NEW.store_id = 666 BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+            return
+        await connection.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION refuse_666() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.store_id = 666 THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ "
+                "LANGUAGE plpgsql"
+            )
+        )
+        await connection.execute(
+            text(
+                "CREATE TRIGGER refuse_666 BEFORE INSERT ON queued_registrations "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_666()"
+            )
+        )

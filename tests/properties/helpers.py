@@ -280,10 +280,14 @@ class World:
         attempt.started = next(self.ticks)
 
 
+PROCESSES = 2
+
+
 async def register_concurrently(
     scenario: Scenario, lock: Lock | None = None, storage: Storage | None = None
 ) -> Run:
-    """V2: every request calls RegisterWaiting at once, as a burst of HTTP requests would."""
+    """V2: every request calls RegisterWaiting at once, as a burst of HTTP requests over `PROCESSES`
+    API processes would."""
     async with World(scenario, storage or MemoryStorage()).opened() as world:
         await _register_all(world, lock or LocalLock())
         return await world.run()
@@ -295,14 +299,17 @@ async def _register_all(world: World, lock: Lock) -> None:
     queued = ProcessRegistrations(
         world.uow, lock, world.clock, LocalRequestStatuses(), world.announcer, LockTimes()
     )
-    register = RegisterWaiting(
-        world.uow, lock, world.clock, world.announcer, LockTimes(), nothing_queued, queued
-    )
+    # Two API processes, the requests alternating between them: within one, a store's requests
+    # are combined into batches; between them, only the lock keeps the batches apart.
+    processes = [
+        RegisterWaiting(world.uow, lock, world.clock, world.announcer, LockTimes(), nothing_queued, queued)
+        for _ in range(PROCESSES)
+    ]
 
-    async def one(ask: Ask, attempt: Attempt) -> None:
+    async def one(index: int, ask: Ask, attempt: Attempt) -> None:
         await world.arrive(ask, attempt)
         try:
-            view = await register(attempt.request)
+            view = await processes[index % PROCESSES](attempt.request)
             attempt.number, attempt.accepted = view["number"], True
         except DomainError as refusal:
             attempt.refusal = refusal.code
@@ -311,7 +318,10 @@ async def _register_all(world: World, lock: Lock) -> None:
         attempt.ended = next(world.ticks)
 
     await asyncio.gather(
-        *(one(ask, attempt) for ask, attempt in zip(scenario.asks, world.attempts, strict=True))
+        *(
+            one(index, ask, attempt)
+            for index, (ask, attempt) in enumerate(zip(scenario.asks, world.attempts, strict=True))
+        )
     )
 
 

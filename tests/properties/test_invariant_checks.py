@@ -26,7 +26,12 @@ def test_a_gap_in_the_numbers_is_reported() -> None:
 
 
 def test_a_later_request_with_a_smaller_number_is_reported() -> None:
-    run = asyncio.run(register_concurrently(CALM))
+    # One after another (a request combined with others ends with them: FIFO has nothing to say).
+    one_by_one = dataclasses.replace(
+        CALM, asks=tuple(Ask(store=0, customer=n, delay=200 * n) for n in range(3))
+    )
+    run = asyncio.run(register_concurrently(one_by_one))
+    assert run.attempts[0].ended < run.attempts[1].started
     first, second = run.attempts[0], run.attempts[1]
     first.number, second.number = second.number, first.number
     for waiting in run.db.waitings.values():
