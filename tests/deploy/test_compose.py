@@ -288,13 +288,17 @@ def test_the_consumers_have_time_to_finish_their_batch() -> None:
     assert seconds(services()["consumer"]["stop_grace_period"]) > 10
 
 
-def test_only_the_api_is_probed_over_http() -> None:
-    # The image's health check asks /health/live, which only `waitline serve` answers.
-    for name in (*JOBS, "consumer"):
+def test_the_api_is_probed_on_its_health_and_the_consumers_on_their_metrics_port() -> None:
+    # The image's health check asks /health/live, which only `waitline serve` answers; the jobs end.
+    for name in JOBS:
         assert services()[name]["healthcheck"] == {"disable": True}, name
     program = python_code(services()["api"]["healthcheck"]["test"])
     compile(program, "api healthcheck", "exec")
     assert "/health/" in program
+    consumer = services()["consumer"]
+    program = python_code(consumer["healthcheck"]["test"])
+    compile(program, "consumer healthcheck", "exec")
+    assert f":{consumer['environment']['WAITLINE_METRICS_PORT']}/metrics" in program
 
 
 def test_the_api_listens_where_it_is_probed_and_published(monkeypatch: pytest.MonkeyPatch) -> None:
