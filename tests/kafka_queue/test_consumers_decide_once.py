@@ -139,11 +139,19 @@ async def test_consumers_killed_while_draining_leave_every_request_decided_once_
             finally:
                 consumer.send_signal(signal.SIGKILL)
                 await consumer.wait()
-    # The last one drains what is left, and stops cleanly on SIGTERM.
-    consumer = await asyncio.create_subprocess_exec(str(WAITLINE), "consume", env=env)
+    # The last one drains what is left (if the last kill came late, nothing), and stops cleanly on
+    # SIGTERM once it runs (one still starting up has no handler yet and dies of it).
+    last_log = tmp_path / "consumer-last.log"
+    with last_log.open("wb") as log:
+        consumer = await asyncio.create_subprocess_exec(
+            str(WAITLINE), "consume", env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         await until(
             _some(api, traces, len(traces)), within=120, what="every request decided after the crashes"
+        )
+        await until(
+            lambda: "working partitions" in last_log.read_text(), within=60, what="the last one joined"
         )
     finally:
         consumer.send_signal(signal.SIGTERM)
