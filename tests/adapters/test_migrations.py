@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence import schema
 from adapters.persistence.engine import make_engine
-from adapters.persistence.sql import ACTIVE_CUSTOMER, violated
-from adapters.persistence.tables import metadata, stores, waitings
+from adapters.persistence.sql import ACTIVE_CUSTOMER, SqlWaitings, violated
+from adapters.persistence.tables import metadata, stores, waiting_sequences, waitings
 from harness.postgres import postgres_database
 
 DAY = date(2026, 11, 25)
@@ -70,7 +70,7 @@ async def test_each_step_down_and_up_again(engine: AsyncEngine) -> None:
         async with engine.connect() as connection:
             assert await connection.run_sync(lambda sync: inspect(sync).has_table("waitings"))
         await schema.downgrade(engine, "-1")
-    assert seen == ["0003", "0002", "0001"]
+    assert seen == ["0004", "0003", "0002", "0001"]
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
     assert set(tables) <= {"alembic_version"}
@@ -106,6 +106,34 @@ async def test_a_first_release_database_keeps_its_rows_and_gets_the_day_scoped_r
         )
         kept = (await connection.execute(select(waitings.c.trace_id).order_by(waitings.c.id))).scalars().all()
     assert kept == ["trace-1", "trace-2"]
+
+
+async def test_the_kept_counts_and_rank_tree_are_filled_from_the_rows_there_were(engine: AsyncEngine) -> None:
+    await schema.upgrade(engine, "0003")
+    statuses = ["WAITING", "CALLED", "WAITING", "SEATED", "WAITING"]
+    async with engine.begin() as connection:
+        store_id = (
+            await connection.execute(insert(stores).values(_store()).returning(stores.c.id))
+        ).scalar_one()
+        await connection.exec_driver_sql(
+            f"INSERT INTO waiting_sequences (store_id, business_date, last_number) VALUES ({store_id}, '{DAY}', 5)"
+        )
+        for number, status in enumerate(statuses, 1):
+            row = _waiting(store_id, DAY, number, f"trace-{number}", customer=f"user:{number}")
+            await connection.execute(insert(waitings).values({**row, "status": status}))
+
+    await schema.upgrade(engine)
+
+    async with engine.connect() as connection:
+        kept = (
+            await connection.execute(
+                select(waiting_sequences.c.active_count, waiting_sequences.c.waiting_count)
+            )
+        ).one()
+        assert tuple(kept) == (4, 3)
+        repository = SqlWaitings(connection)
+        below = [await repository.count_waiting(store_id, DAY, below=n) for n in range(1, 7)]
+    assert below == [0, 1, 1, 2, 2, 3]
 
 
 async def test_the_database_alone_refuses_what_the_rules_forbid(engine: AsyncEngine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -312,3 +313,40 @@ async def test_a_status_change_that_breaks_a_unique_constraint_is_refused(uow: F
     async with uow() as work:
         kept = await work.waitings.get(two.id or 0)
     assert kept is not None and (kept.status, kept.trace_id) == (WaitingStatus.WAITING, f"trace-{store.id}-2")
+
+
+async def test_the_counts_and_ranks_read_always_equal_a_recount_of_the_rows(uow: Factory) -> None:
+    """Registrations and every kind of move, drawn at random: after each commit, the WAITING count
+    and every rank (WAITING below a number) read from the repository equal a count of its rows."""
+    store, draw = await _store(uow), random.Random(20261126)
+    registered = 0
+    for step in range(40):
+        if step % 3 == 0 or registered == 0:
+            batch = draw.randint(1, 4)
+            await _register(uow, store, *range(registered + 1, registered + batch + 1))
+            registered += batch
+            continue
+        async with uow() as work:
+            moving = [w for w in await work.waitings.of_store(store.id, DAY) if not w.status.terminal]
+            if not moving:
+                continue
+            waiting = draw.choice(moving)
+            was = waiting.status
+            move = draw.choice(["call", "seat", "cancel", "mark_no_show"] if was.active else ["cancel"])
+            if was is WaitingStatus.WAITING and move in ("seat", "mark_no_show"):
+                move = "call"
+            getattr(waiting, move)(NOW)
+            await work.waitings.save(waiting, was)
+            await work.commit()
+        async with uow() as work:
+            rows = await work.waitings.of_store(store.id, DAY)
+            waiting_numbers = [w.number for w in rows if w.status is WaitingStatus.WAITING]
+            assert await work.waitings.count_waiting(store.id, DAY) == len(waiting_numbers)
+            for below in range(1, registered + 2):
+                counted = sum(1 for n in waiting_numbers if n < below)
+                assert await work.waitings.count_waiting(store.id, DAY, below=below) == counted, (step, below)
+            day = await work.waitings.load_list(store, DAY, [])
+            assert (day.active_count, day.waiting_count) == (
+                sum(1 for w in rows if w.status.active),
+                len(waiting_numbers),
+            )

@@ -72,6 +72,7 @@ from properties.helpers import (
     request_of,
     schedules,
 )
+from properties.kept import kept_differences
 from properties.storage import MemoryStorage, PostgresStorage, Storage, StorageFactory
 from unit.helpers import SettableClock, staff
 
@@ -406,6 +407,7 @@ class Play:
     requests: dict[str, RequestStatus]
     dead_letters: int
     worker_warnings: list[str]
+    kept: list[str]  # where the storage's kept counts or ranks differ from a recount of its rows
 
 
 class _Warnings(logging.Handler):
@@ -516,7 +518,12 @@ async def _play(scenario: Mixed, storage: Storage, lock: Lock) -> Play:
                 attempt.number = numbers.get(outcome.waiting_id or 0)
             elif outcome is not None:
                 attempt.refusal = outcome.reason
-    return Play(attempts, journal.events, settings_of, waitings, requests, queue.dead_count(), warnings)
+    kept = (
+        await kept_differences(storage.engine, store_ids, DAYS)
+        if isinstance(storage, PostgresStorage)
+        else []
+    )
+    return Play(attempts, journal.events, settings_of, waitings, requests, queue.dead_count(), warnings, kept)
 
 
 async def _target(storage: Storage, store_id: int, pick: int) -> int | None:
@@ -662,6 +669,7 @@ def complaints(run: Play) -> list[str]:
     if run.dead_letters:
         found.append(f"{run.dead_letters} requests ended in the dead letters")
     found.extend(f"the worker warned: {warning}" for warning in run.worker_warnings)
+    found.extend(run.kept)
     found.extend(_attempt_complaints(run, model))
     found.extend(_fifo_complaints(run, model))
     found.extend(_storage_complaints(run, model))

@@ -27,12 +27,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.persistence import rank_tree
 from adapters.persistence.status_tokens import same_token, selector, well_formed
 from adapters.persistence.tables import (
     metadata,
     registration_requests,
     store_fences,
     stores,
+    waiting_ranks,
     waiting_sequences,
     waitings,
 )
@@ -135,28 +137,30 @@ class SqlWaitings:
         self._db = connection
 
     async def load_list(self, store: Store, business_date: date, customers: Collection[str]) -> WaitingList:
-        """One round trip however long the list: the sequence, the counts and the customers held."""
+        """One round trip however long the list: the sequence and its kept counts, and which of
+        the customers hold an active waiting."""
         day = (waitings.c.store_id == store.id) & (waitings.c.business_date == business_date)
-        last = select(waiting_sequences.c.last_number).where(
-            waiting_sequences.c.store_id == store.id, waiting_sequences.c.business_date == business_date
+        held = (
+            select(_aggregate_keys(self._db.dialect.name, waitings.c.customer_key))
+            .where(day, waitings.c.status.in_(ACTIVE), waitings.c.customer_key.in_(list(customers) or [""]))
+            .scalar_subquery()
         )
-        held = _aggregate_keys(self._db.dialect.name, waitings.c.customer_key).filter(
-            waitings.c.customer_key.in_(list(customers) or [""])
-        )
-        active, waiting_now, held_keys, last_number = (
+        row = (
             await self._db.execute(
                 select(
-                    func.count(),
-                    func.count().filter(waitings.c.status == str(WaitingStatus.WAITING)),
+                    waiting_sequences.c.last_number,
+                    waiting_sequences.c.active_count,
+                    waiting_sequences.c.waiting_count,
                     held,
-                    last.scalar_subquery(),
-                ).where(day, waitings.c.status.in_(ACTIVE))
+                ).where(*_day_of(waiting_sequences, store.id, business_date))
             )
-        ).one()
+        ).first()
+        # No sequence yet: nobody registered that day.
+        last_number, active, waiting_now, held_keys = row or (0, 0, 0, None)
         return WaitingList(
             store=store,
             business_date=business_date,
-            last_number=last_number or 0,
+            last_number=last_number,
             active_count=active,
             waiting_count=waiting_now,
             active_customers=_keys(held_keys),
@@ -166,7 +170,8 @@ class SqlWaitings:
         new = [w for w in waiting_list.registered if w.id is None]
         if not new:
             return
-        await self._advance(waiting_list, previous=waiting_list.last_number - len(new))
+        await self._advance(waiting_list, previous=waiting_list.last_number - len(new), joined=len(new))
+        await self._rank(waiting_list.store.id, waiting_list.business_date, [(w.number, 1) for w in new])
         try:
             ids = await _insert_rows(self._db, waitings, [_waiting_row(w) for w in new], returning="number")
         except IntegrityError as error:
@@ -176,22 +181,30 @@ class SqlWaitings:
         for waiting in new:
             waiting.id = ids[waiting.number]
 
-    async def _advance(self, waiting_list: WaitingList, previous: int) -> None:
-        """Move the day's sequence from `previous` on; refuse if someone else moved it first."""
-        key = (waiting_sequences.c.store_id == waiting_list.store.id) & (
-            waiting_sequences.c.business_date == waiting_list.business_date
-        )
+    async def _advance(self, waiting_list: WaitingList, previous: int, joined: int) -> None:
+        """Move the day's sequence from `previous` on, counting the `joined` new waitings; refuse if
+        someone else moved it first."""
         if previous == 0:
             statement: Any = insert(waiting_sequences).values(
                 store_id=waiting_list.store.id,
                 business_date=waiting_list.business_date,
                 last_number=waiting_list.last_number,
+                active_count=joined,
+                waiting_count=joined,
             )
         else:
+            sequence = waiting_sequences.c
             statement = (
                 update(waiting_sequences)
-                .where(key, waiting_sequences.c.last_number == previous)
-                .values(last_number=waiting_list.last_number)
+                .where(
+                    *_day_of(waiting_sequences, waiting_list.store.id, waiting_list.business_date),
+                    sequence.last_number == previous,
+                )
+                .values(
+                    last_number=waiting_list.last_number,
+                    active_count=sequence.active_count + joined,
+                    waiting_count=sequence.waiting_count + joined,
+                )
             )
         try:
             result = await self._db.execute(statement)
@@ -222,6 +235,48 @@ class SqlWaitings:
             raise ConcurrencyConflict(str(error.orig)) from error
         if result.rowcount != 1:
             raise ConcurrencyConflict(f"waiting {waiting.id} changed concurrently")
+        await self._recount(waiting, was)
+
+    async def _recount(self, waiting: Waiting, was: WaitingStatus) -> None:
+        """Keep the day's counts and rank tree in step with a waiting's new status."""
+        left_active = int(was.active) - int(waiting.status.active)
+        left_waiting = int(was is WaitingStatus.WAITING) - int(waiting.status is WaitingStatus.WAITING)
+        if not (left_active or left_waiting):
+            return
+        sequence = waiting_sequences.c
+        await self._db.execute(
+            update(waiting_sequences)
+            .where(*_day_of(waiting_sequences, waiting.store_id, waiting.business_date))
+            .values(
+                active_count=sequence.active_count - left_active,
+                waiting_count=sequence.waiting_count - left_waiting,
+            )
+        )
+        if left_waiting:
+            await self._rank(waiting.store_id, waiting.business_date, [(waiting.number, -left_waiting)])
+
+    async def _rank(self, store_id: int, business_date: date, deltas: list[tuple[int, int]]) -> None:
+        """Add the (number, +1/-1) changes to the day's rank tree, in one statement."""
+        nodes = rank_tree.changes(deltas)
+        if not nodes:
+            return
+        insert_ = pg_insert if self._db.dialect.name == "postgresql" else sqlite_insert
+        statement = insert_(waiting_ranks).values(
+            [
+                {"store_id": store_id, "business_date": business_date, "node": node, "waiting": delta}
+                for node, delta in nodes.items()
+            ]
+        )
+        await self._db.execute(
+            statement.on_conflict_do_update(
+                index_elements=[
+                    waiting_ranks.c.store_id,
+                    waiting_ranks.c.business_date,
+                    waiting_ranks.c.node,
+                ],
+                set_={"waiting": waiting_ranks.c.waiting + statement.excluded.waiting},
+            )
+        )
 
     async def of_store(
         self,
@@ -243,14 +298,30 @@ class SqlWaitings:
         return [_waiting(row) for row in rows]
 
     async def count_waiting(self, store_id: int, business_date: date, below: int | None = None) -> int:
-        query = select(func.count()).where(
-            waitings.c.store_id == store_id,
-            waitings.c.business_date == business_date,
-            waitings.c.status == str(WaitingStatus.WAITING),
+        """The day's kept WAITING count, or below a number the sum of at most 21 rank tree rows."""
+        if below is None:
+            kept = select(waiting_sequences.c.waiting_count).where(
+                *_day_of(waiting_sequences, store_id, business_date)
+            )
+            return int(await self._db.scalar(kept) or 0)
+        tree = select(func.coalesce(func.sum(waiting_ranks.c.waiting), 0)).where(
+            *_day_of(waiting_ranks, store_id, business_date),
+            waiting_ranks.c.node.in_(list(rank_tree.nodes_below(below - 1)) or [0]),
         )
-        if below is not None:
-            query = query.where(waitings.c.number < below)
-        return int(await self._db.scalar(query) or 0)
+        counted = int(await self._db.scalar(tree) or 0)
+        if below - 1 > rank_tree.SIZE:  # beyond the tree: the rest counted from the rows
+            rest = select(func.count()).where(
+                *_day_of(waitings, store_id, business_date),
+                waitings.c.status == str(WaitingStatus.WAITING),
+                waitings.c.number > rank_tree.SIZE,
+                waitings.c.number < below,
+            )
+            counted += int(await self._db.scalar(rest) or 0)
+        return counted
+
+
+def _day_of(table: Table, store_id: int, business_date: date) -> tuple[Any, Any]:
+    return table.c.store_id == store_id, table.c.business_date == business_date
 
 
 async def _insert_rows(

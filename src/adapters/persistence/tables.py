@@ -49,6 +49,21 @@ waiting_sequences = Table(
     Column("store_id", Id, ForeignKey("stores.id"), primary_key=True),
     Column("business_date", Date, primary_key=True),
     Column("last_number", Integer, nullable=False),
+    # Kept with every change, in its transaction: admission and the public view read a row
+    # rather than count the day's list.
+    Column("active_count", Integer, nullable=False, server_default=text("0")),
+    Column("waiting_count", Integer, nullable=False, server_default=text("0")),
+)
+
+# The day's WAITING entries as a Fenwick tree over their numbers (adapters/persistence/rank_tree.py):
+# a rank is a sum of at most 21 rows, kept with every change, in its transaction.
+waiting_ranks = Table(
+    "waiting_ranks",
+    metadata,
+    Column("store_id", Id, ForeignKey("stores.id"), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("node", Integer, primary_key=True),
+    Column("waiting", Integer, nullable=False),
 )
 
 waitings = Table(
