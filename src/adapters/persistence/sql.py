@@ -48,6 +48,7 @@ from domain.waiting_list import WaitingList
 
 ACTIVE = [str(status) for status in ACTIVE_STATUSES]
 ACTIVE_CUSTOMER = "uq_waitings_active_customer"
+RANK_ROWS_PER_STATEMENT = 2_000
 
 
 def violated(error: IntegrityError) -> str | None:
@@ -256,27 +257,21 @@ class SqlWaitings:
             await self._rank(waiting.store_id, waiting.business_date, [(waiting.number, -left_waiting)])
 
     async def _rank(self, store_id: int, business_date: date, deltas: list[tuple[int, int]]) -> None:
-        """Add the (number, +1/-1) changes to the day's rank tree, in one statement."""
-        nodes = rank_tree.changes(deltas)
-        if not nodes:
-            return
+        """Add the (number, +1/-1) changes to the day's rank tree: one statement for a batch."""
+        rows = [
+            {"store_id": store_id, "business_date": business_date, "node": node, "waiting": delta}
+            for node, delta in rank_tree.changes(deltas).items()
+        ]
         insert_ = pg_insert if self._db.dialect.name == "postgresql" else sqlite_insert
-        statement = insert_(waiting_ranks).values(
-            [
-                {"store_id": store_id, "business_date": business_date, "node": node, "waiting": delta}
-                for node, delta in nodes.items()
-            ]
-        )
-        await self._db.execute(
-            statement.on_conflict_do_update(
-                index_elements=[
-                    waiting_ranks.c.store_id,
-                    waiting_ranks.c.business_date,
-                    waiting_ranks.c.node,
-                ],
-                set_={"waiting": waiting_ranks.c.waiting + statement.excluded.waiting},
+        key = [waiting_ranks.c.store_id, waiting_ranks.c.business_date, waiting_ranks.c.node]
+        # In slices: a statement binds at most 32,767 values (a day filled at once needs more).
+        for start in range(0, len(rows), RANK_ROWS_PER_STATEMENT):
+            statement = insert_(waiting_ranks).values(rows[start : start + RANK_ROWS_PER_STATEMENT])
+            await self._db.execute(
+                statement.on_conflict_do_update(
+                    index_elements=key, set_={"waiting": waiting_ranks.c.waiting + statement.excluded.waiting}
+                )
             )
-        )
 
     async def of_store(
         self,
