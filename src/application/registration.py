@@ -194,18 +194,36 @@ class RecentStores:
     ) -> None:
         self._uow, self._fresh_for, self._most, self._clock = uow, fresh_for, most, clock
         self._read: dict[int, tuple[float, Store]] = {}
+        self._reading: dict[int, asyncio.Future[Store]] = {}
 
     async def get(self, store_id: int) -> Store:
-        now = self._clock()
         known = self._read.get(store_id)
-        if known is not None and now - known[0] < self._fresh_for:
+        if known is not None and self._clock() - known[0] < self._fresh_for:
             return known[1]
+        # One read per store at a time, shared by every accept that arrives meanwhile: when a hot
+        # store's entry expires, hundreds of accepts must not each take a connection to read it
+        # (measured: the pool ran dry and accepts were refused 503).
+        reading = self._reading.get(store_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._fetch(store_id))
+            self._reading[store_id] = reading
+            reading.add_done_callback(lambda done: self._fetched(store_id, done))
+        # Shielded: one caller going away must not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+    async def _fetch(self, store_id: int) -> Store:
+        now = self._clock()
         async with self._uow() as uow:
             store = await existing_store(uow, store_id)
         if len(self._read) >= self._most:
             self._read.clear()
         self._read[store_id] = (now, store)
         return store
+
+    def _fetched(self, store_id: int, reading: asyncio.Future[Store]) -> None:
+        self._reading.pop(store_id, None)
+        if not reading.cancelled():
+            reading.exception()  # told to whoever waited; nobody left waiting is no error
 
 
 class SubmitRegistration:

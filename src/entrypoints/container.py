@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.clock import SystemClock
@@ -104,9 +104,12 @@ def kafka_config(settings: Settings) -> KafkaConfig:
 def pending_requests(settings: Settings) -> RedisPendingRequests:
     if not settings.redis_url:
         raise RuntimeError("WAITLINE_REDIS_URL is not set")
-    # Bounded: V2 reads the list while it holds a store's lock.
-    client = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
-    return RedisPendingRequests(client, prefix=settings.redis_prefix)
+    # Bounded: V2 reads the list while it holds a store's lock. Blocking: redis-py's default pool
+    # fails the 101st concurrent command, and a burst of accepts lists more at once than that.
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=100, timeout=5, socket_timeout=5, socket_connect_timeout=5
+    )
+    return RedisPendingRequests(Redis.from_pool(pool), prefix=settings.redis_prefix)
 
 
 def registration_queue(

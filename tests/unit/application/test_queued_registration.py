@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 
 from adapters.queue.local import LocalRegistrationQueue
-from application.ports import QueueUnavailable
+from application.ports import QueueUnavailable, UnitOfWork
 from application.registration import RecentStores
 from application.requests import RegistrationRequest, RequestState, RequestStatus
 from domain.errors import StoreNotFound, ValidationError
@@ -256,6 +257,23 @@ class TestRecentStores:
         assert (await stores.get(store.id)).max_party_size == 4  # still fresh enough
         now[0] = 1.1
         assert (await stores.get(store.id)).max_party_size == 2
+
+    async def test_accepts_that_arrive_together_share_one_read_of_the_store(self) -> None:
+        service = Service()
+        store = await service.add_store()
+        opened = 0
+
+        def counted() -> UnitOfWork:
+            nonlocal opened
+            opened += 1
+            return service.uow_factory()
+
+        stores = RecentStores(counted)
+        read = await asyncio.gather(*(stores.get(store.id) for _ in range(100)))
+        assert opened == 1 and {s.id for s in read} == {store.id}
+        with pytest.raises(StoreNotFound):  # a failed read is told to each who waited for it
+            await asyncio.gather(*(stores.get(404) for _ in range(3)))
+        assert opened == 2
 
     async def test_an_unknown_store_is_never_remembered(self) -> None:
         service = Service()
