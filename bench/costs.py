@@ -20,8 +20,7 @@ its own:
   staff page   --requests `GET /stores/{id}/waitings` with a store token: the first page at the
                default limit
 
-Results go to bench/RESULTS.md between the costs markers (the README has none: the section is
-printed for it).
+Results go to bench/RESULTS.md and the README between the costs markers.
 
     .venv/bin/python bench/costs.py [--sizes 1000,10000,100000] [--profiles embedded,postgres]
         [--requests 200] [--fill-batch 2000] [--dsn postgresql://postgres@127.0.0.1:5432/postgres]
@@ -54,6 +53,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECRET = "bench-secret-bench-secret-bench-secret"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -487,6 +487,7 @@ def main() -> None:
     command = " ".join(["bench/costs.py", *sys.argv[1:]])
     text = report(runs(args), args, command)
     replace_section(RESULTS, "costs", text)
+    replace_section(README, "costs", text.split("\n", 2)[2])
     print(text)
 
 
