@@ -6,7 +6,6 @@ from application.ports import Notifier, UnitOfWorkFactory
 from application.views import rank_view, store_view, waiting_view
 from domain.store import Store
 from domain.waiting import Waiting, WaitingStatus
-from domain.waiting_list import ranks
 
 # The event a waiting's own stream and its store's stream carry for each transition.
 EVENT_OF_ACTION = {"call": "called", "seat": "seated", "cancel": "cancelled", "no_show": "no_show"}
@@ -48,13 +47,18 @@ class Announcer:
             await self._ranks_behind(store, waiting)
 
     async def _ranks_behind(self, store: Store, departed: Waiting) -> None:
+        """Each WAITING entry behind the departed one hears its new rank: those behind are read, and
+        the first one's rank is a count the storage keeps cheap (not the whole queue read)."""
+        day = departed.business_date
         async with self._uow() as uow:
-            queue = await uow.waitings.of_store(store.id, departed.business_date, WaitingStatus.WAITING)
-        new_ranks = ranks(queue)
+            behind = await uow.waitings.of_store(store.id, day, WaitingStatus.WAITING, after=departed.number)
+            if not behind:
+                return
+            ahead = await uow.waitings.count_waiting(store.id, day, below=behind[0].number)
         await self._notifier.publish_all(
             [
-                (waiting_stream(waiting.id), "rank", rank_view(new_ranks[waiting.id], store))
-                for waiting in queue
-                if waiting.number > departed.number and waiting.id is not None
+                (waiting_stream(waiting.id), "rank", rank_view(ahead + place, store))
+                for place, waiting in enumerate(behind, 1)
+                if waiting.id is not None
             ]
         )
