@@ -376,7 +376,7 @@ class RedisLock:
         # needed when none does.
         while state and state.queue and (cohort.handoffs < self._handoffs or not cohort.contended):
             after = state.queue[0]
-            if after.solo or not await self._kept(key, cohort, after.lease):
+            if after.solo or not await self._kept_quietly(key, cohort, after.lease):
                 break
             if state.queue and state.queue[0] is after:  # still waiting after the renewal
                 cohort.handoffs += 1
@@ -404,6 +404,14 @@ class RedisLock:
         if state is not None and not state.queue and state.cohort is None and self._keys.get(key) is state:
             del self._keys[key]
         return released
+
+    async def _kept_quietly(self, key: str, cohort: _Cohort, lease: float) -> bool:
+        """`_kept`, with Redis away taken as no: leaving must not fail what the block did."""
+        try:
+            return await self._kept(key, cohort, lease)
+        except (RedisError, OSError) as error:
+            log.warning("lock %s: could not renew for a hand-off (%r)", key, error)
+            return False
 
     async def _kept(self, key: str, cohort: _Cohort, lease: float) -> bool:
         """Is the cohort's lease still ours, set to about the next holder's lease (renewed when
