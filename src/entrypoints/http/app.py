@@ -29,6 +29,7 @@ from entrypoints.http.controllers.registration import RegisterNowController, Reg
 from entrypoints.http.controllers.stores import StoreController
 from entrypoints.http.controllers.waitings import GuestController, WaitingController
 from entrypoints.http.metrics import Metrics
+from entrypoints.http.openapi import operation_id
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import WINDOW_SECONDS, RateCounter, RateLimit
 from entrypoints.http.sse import StreamCap
@@ -142,6 +143,7 @@ def create_app(container: Container | None = None) -> Litestar:
             description="Waiting lists for popular stores. Errors are application/problem+json.",
             path="/schema",
             security=[{"BearerToken": []}],
+            operation_id_creator=operation_id,
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +16,8 @@ from adapters.lock.redis import RedisLock
 from adapters.queue.kafka import KafkaRegistrationQueue
 from adapters.queue.sql import SqlRegistrationQueue
 from application.ports import RegistrationQueue
+from entrypoints.http.answers import Live, Ready
+from entrypoints.http.openapi import documented
 
 # Litestar adds the charset to text/* itself: given twice, Prometheus 3 refuses to scrape.
 METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
@@ -22,12 +25,20 @@ METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 
 class OperationsController(Controller):
     tags = ["operations"]
+    security = [{}]
 
-    @get("/health/live", summary="The process is up")
+    @get("/health/live", summary="The process is up", **documented(Live, problems=()))
     async def live(self) -> dict[str, str]:
         return {"status": "UP"}
 
-    @get("/health/ready", summary="Each configured dependency is reachable")
+    @get(
+        "/health/ready",
+        summary="Each configured dependency is reachable",
+        responses={
+            200: ResponseSpec(Ready, description="Every dependency is up.", generate_examples=False),
+            503: ResponseSpec(Ready, description="A dependency is down: see which.", generate_examples=False),
+        },
+    )
     async def ready(self, state: State) -> Response[dict[str, Any]]:
         checks = {"database": await _database(state.engine), "queue": await _queue(state.queue)}
         if isinstance(state.lock, RedisLock):

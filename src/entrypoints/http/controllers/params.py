@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
+from litestar.openapi.spec import OpenAPIType
 from litestar.params import HeaderParameter, Parameter
 
 from domain.errors import ValidationError
@@ -16,7 +17,21 @@ from entrypoints.http.auth import MAX_ID
 
 _ID = re.compile(r"[1-9][0-9]{0,18}")
 
-IdText = Annotated[str, Parameter(max_length=32, description="A positive 64-bit integer.")]
+# Read as text, documented as what it must hold.
+IdText = Annotated[
+    str,
+    Parameter(
+        max_length=32,
+        description="A positive 64-bit integer.",
+        schema_extra={
+            "type": OpenAPIType.INTEGER,
+            "format": "int64",
+            "minimum": 1,
+            "maximum": MAX_ID,
+            "max_length": None,
+        },
+    ),
+]
 TraceId = Annotated[str, Parameter(max_length=64, description="The traceId a V3 registration answered.")]
 StatusToken = Annotated[str, Parameter(max_length=128, description="A guest's status token.")]
 LastEventId = Annotated[

@@ -22,14 +22,19 @@ from application.requests import RegistrationRequest, RequestState
 from application.views import View
 from domain.customer import Channel
 from domain.errors import DomainError
+from entrypoints.http.answers import Queued, RequestEvent, Waiting, WaitingRequest
 from entrypoints.http.bodies import CustomerJoin, GuestJoin
 from entrypoints.http.controllers.params import TraceId
 from entrypoints.http.json_body import read_json
+from entrypoints.http.openapi import CONFLICTS, SIGNED, documented
 from entrypoints.http.problems import CODE_OF_STATUS, EXCEPTION_HANDLERS, unavailable
 from entrypoints.http.sse import event_stream
 from entrypoints.instruments import Registrations, Version
 from entrypoints.settings import Settings
 
+# V2 decides at once: a rule may refuse it (409), the store's lock may be busy (503).
+_REGISTER_NOW = (*SIGNED, 409)
+_CONFLICT = CONFLICTS["register"]
 ANSWERED = {Version.V2: str(RequestState.REGISTERED), Version.V3: str(RequestState.QUEUED)}
 # The errors answered 503 UNAVAILABLE, as problems.py maps them.
 UNAVAILABLE = tuple(
@@ -78,7 +83,12 @@ class RegisterNowController(Controller):
     path = "/v2"
     tags = ["register (V2, under the store's lock)"]
 
-    @post("/stores/{storeId:str}/waitings", status_code=201, summary="A customer joins; answered at once")
+    @post(
+        "/stores/{storeId:str}/waitings",
+        status_code=201,
+        summary="A customer joins; answered at once",
+        **documented(Waiting, status=201, body=CustomerJoin, problems=_REGISTER_NOW, conflict=_CONFLICT),
+    )
     async def customer(
         self,
         request: Request[Any, Any, Any],
@@ -91,7 +101,12 @@ class RegisterNowController(Controller):
         with _counted(registrations, Version.V2, Channel.USER):
             return await register(await _customer(request, actor, store_id, new_requests))
 
-    @post("/app/stores/{storeId:str}/waitings", status_code=201, summary="A guest joins at the tablet")
+    @post(
+        "/app/stores/{storeId:str}/waitings",
+        status_code=201,
+        summary="A guest joins at the tablet",
+        **documented(Waiting, status=201, body=GuestJoin, problems=_REGISTER_NOW, conflict=_CONFLICT),
+    )
     async def guest(
         self,
         request: Request[Any, Any, Any],
@@ -109,7 +124,12 @@ class RegisterQueuedController(Controller):
     path = "/v3"
     tags = ["register (V3, queued)"]
 
-    @post("/stores/{storeId:str}/waitings", status_code=202, summary="A customer joins; queued")
+    @post(
+        "/stores/{storeId:str}/waitings",
+        status_code=202,
+        summary="A customer joins; queued",
+        **documented(Queued, status=202, body=CustomerJoin),
+    )
     async def customer(
         self,
         request: Request[Any, Any, Any],
@@ -127,6 +147,7 @@ class RegisterQueuedController(Controller):
         "/app/stores/{storeId:str}/waitings",
         status_code=202,
         summary="A guest joins at the tablet; queued",
+        **documented(Queued, status=202, body=GuestJoin),
     )
     async def guest(
         self,
@@ -141,18 +162,22 @@ class RegisterQueuedController(Controller):
             status = await submit(await _guest(request, actor, store_id, new_requests))
         return {"traceId": status.trace_id, "status": str(status.state)}
 
-    @get("/waiting-requests/{trace_id:str}", summary="A queued request's status")
+    @get("/waiting-requests/{traceId:str}", summary="A queued request's status", **documented(WaitingRequest))
     async def request_status(
-        self, trace_id: TraceId, actor: NamedDependency[Actor], queries: NamedDependency[Queries]
+        self, traceId: TraceId, actor: NamedDependency[Actor], queries: NamedDependency[Queries]
     ) -> View:
-        return await queries.request(actor, trace_id)
+        return await queries.request(actor, traceId)
 
-    @get("/waiting-requests/{trace_id:str}/events", summary="The request's outcome as one SSE event")
+    @get(
+        "/waiting-requests/{traceId:str}/events",
+        summary="The request's outcome as one SSE event",
+        **documented(RequestEvent),
+    )
     async def request_events(
         self,
-        trace_id: TraceId,
+        traceId: TraceId,
         actor: NamedDependency[Actor],
         live: NamedDependency[LiveUpdates],
         settings: NamedDependency[Settings],
     ) -> ServerSentEvent:
-        return event_stream(await live.request(actor, trace_id), settings.keepalive_seconds)
+        return event_stream(await live.request(actor, traceId), settings.keepalive_seconds)

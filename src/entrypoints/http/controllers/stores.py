@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
@@ -14,14 +15,16 @@ from litestar.response import ServerSentEvent
 
 from application.access import Actor, Role
 from application.live import LiveUpdates
-from application.queries import PAGE_SIZE, Queries
+from application.queries import MAX_PAGE_SIZE, PAGE_SIZE, Queries
 from application.stores import CreateStore, NewStore, SwitchWaiting
 from application.views import View
 from application.waiting_actions import MoveWaiting
 from domain.waiting import WaitingStatus
+from entrypoints.http.answers import PublicStore, Store, StoreEvent, Waiting, WaitingPage
 from entrypoints.http.bodies import NewStoreBody
 from entrypoints.http.controllers.params import LastEventId
 from entrypoints.http.json_body import read_json
+from entrypoints.http.openapi import ANYONE, CONFLICTS, SIGNED, documented
 from entrypoints.http.sse import event_stream
 from entrypoints.settings import Settings
 
@@ -40,14 +43,20 @@ def _transition(action: str, path: str, summary: str) -> HTTPRouteHandler:
 
     move.__name__ = action
     route = f"/{{storeId:str}}/waitings/{{waitingId:str}}/{path}"
-    return post(route, status_code=200, summary=summary)(move)
+    answers = documented(Waiting, problems=(*SIGNED, 409), conflict=CONFLICTS["move"])
+    return post(route, status_code=200, summary=summary, **answers)(move)
 
 
 class StoreController(Controller):
     path = "/stores"
     tags = ["stores"]
 
-    @post("/", status_code=201, summary="Create a store (admin)")
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a store (admin)",
+        **documented(Store, status=201, body=NewStoreBody),
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -66,7 +75,16 @@ class StoreController(Controller):
         )
         return await create_store(actor, new)
 
-    @get("/{storeId:str}", summary="A store's public view: no waiting, only counts (cacheable for 1 s)")
+    @get(
+        "/{storeId:str}",
+        summary="A store's public view: no waiting, only counts (cacheable for 1 s)",
+        security=[{}],
+        response_headers=[
+            ResponseHeader(name="ETag", description="This version of the view.", documentation_only=True),
+            ResponseHeader(name="Cache-Control", description="public, max-age=1", documentation_only=True),
+        ],
+        **documented(PublicStore, problems=(*ANYONE, 404), not_modified=True),
+    )
     async def public(
         self,
         request: Request[Any, Any, Any],
@@ -81,7 +99,12 @@ class StoreController(Controller):
             return Response(b"", status_code=304, headers=headers)
         return Response(body, media_type=MediaType.JSON, headers=headers)
 
-    @post("/{storeId:str}/waiting/open", status_code=200, summary="Start taking registrations")
+    @post(
+        "/{storeId:str}/waiting/open",
+        status_code=200,
+        summary="Start taking registrations",
+        **documented(Store),
+    )
     async def open_waiting(
         self,
         store_id: NamedDependency[int],
@@ -90,7 +113,12 @@ class StoreController(Controller):
     ) -> View:
         return await switch_waiting(actor, store_id, open_=True)
 
-    @post("/{storeId:str}/waiting/close", status_code=200, summary="Stop taking registrations")
+    @post(
+        "/{storeId:str}/waiting/close",
+        status_code=200,
+        summary="Stop taking registrations",
+        **documented(Store),
+    )
     async def close_waiting(
         self,
         store_id: NamedDependency[int],
@@ -99,7 +127,11 @@ class StoreController(Controller):
     ) -> View:
         return await switch_waiting(actor, store_id, open_=False)
 
-    @get("/{storeId:str}/waitings", summary="Today's waitings in queue order, a page at a time")
+    @get(
+        "/{storeId:str}/waitings",
+        summary="Today's waitings in queue order, a page at a time",
+        **documented(WaitingPage),
+    )
     async def waitings(
         self,
         store_id: NamedDependency[int],
@@ -108,7 +140,12 @@ class StoreController(Controller):
         status: Annotated[
             WaitingStatus | None, Parameter(description="Only waitings in this status.")
         ] = None,
-        limit: Annotated[int, Parameter(description="At most this many (1..500).")] = PAGE_SIZE,
+        limit: Annotated[
+            int,
+            Parameter(
+                description="At most this many.", schema_extra={"minimum": 1, "maximum": MAX_PAGE_SIZE}
+            ),
+        ] = PAGE_SIZE,
         after: Annotated[str | None, Parameter(description="The `next` of the previous page.")] = None,
     ) -> View:
         return await queries.store_waitings(actor, store_id, status, limit, after)
@@ -118,7 +155,11 @@ class StoreController(Controller):
     no_show = _transition("no_show", "no-show", "Mark a called waiting as a no-show")
     cancel = _transition("cancel", "cancel", "Cancel a waiting")
 
-    @get("/{storeId:str}/events", summary="Live changes of the store's list (SSE)")
+    @get(
+        "/{storeId:str}/events",
+        summary="Live changes of the store's list (SSE)",
+        **documented(StoreEvent),
+    )
     async def events(
         self,
         store_id: NamedDependency[int],

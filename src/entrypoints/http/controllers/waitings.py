@@ -11,16 +11,20 @@ from application.live import LiveUpdates
 from application.queries import Queries
 from application.views import View
 from application.waiting_actions import MoveWaiting
+from entrypoints.http.answers import Waiting, WaitingEvent
 from entrypoints.http.controllers.params import LastEventId, StatusToken
+from entrypoints.http.openapi import ANYONE, CONFLICTS, SIGNED, documented
 from entrypoints.http.sse import event_stream
 from entrypoints.settings import Settings
+
+_GUEST = (*ANYONE, 404)
 
 
 class WaitingController(Controller):
     path = "/waitings"
     tags = ["waitings"]
 
-    @get("/{waitingId:str}", summary="A waiting with its rank and estimated wait")
+    @get("/{waitingId:str}", summary="A waiting with its rank and estimated wait", **documented(Waiting))
     async def show(
         self,
         waiting_id: NamedDependency[int],
@@ -29,7 +33,12 @@ class WaitingController(Controller):
     ) -> View:
         return await queries.waiting(actor, waiting_id)
 
-    @post("/{waitingId:str}/cancel", status_code=200, summary="The customer cancels their waiting")
+    @post(
+        "/{waitingId:str}/cancel",
+        status_code=200,
+        summary="The customer cancels their waiting",
+        **documented(Waiting, problems=(*SIGNED, 409), conflict=CONFLICTS["move"]),
+    )
     async def cancel(
         self,
         waiting_id: NamedDependency[int],
@@ -38,7 +47,11 @@ class WaitingController(Controller):
     ) -> View:
         return await move_waiting.by_customer(actor, waiting_id)
 
-    @get("/{waitingId:str}/events", summary="Live rank and status of a waiting (SSE)")
+    @get(
+        "/{waitingId:str}/events",
+        summary="Live rank and status of a waiting (SSE)",
+        **documented(WaitingEvent),
+    )
     async def events(
         self,
         waiting_id: NamedDependency[int],
@@ -52,24 +65,40 @@ class WaitingController(Controller):
 
 
 class GuestController(Controller):
+    """The status token in the path is the credential: no Bearer token."""
+
     path = "/guest/waitings"
     tags = ["guest status link"]
+    security = [{}]
 
-    @get("/{status_token:str}", summary="A guest's waiting, name and phone masked")
-    async def show(self, status_token: StatusToken, queries: NamedDependency[Queries]) -> View:
-        return await queries.guest_waiting(status_token)
+    @get(
+        "/{statusToken:str}",
+        summary="A guest's waiting, name and phone masked",
+        **documented(Waiting, problems=_GUEST),
+    )
+    async def show(self, statusToken: StatusToken, queries: NamedDependency[Queries]) -> View:
+        return await queries.guest_waiting(statusToken)
 
-    @post("/{status_token:str}/cancel", status_code=200, summary="The guest cancels")
-    async def cancel(self, status_token: StatusToken, move_waiting: NamedDependency[MoveWaiting]) -> View:
-        return await move_waiting.by_guest(status_token)
+    @post(
+        "/{statusToken:str}/cancel",
+        status_code=200,
+        summary="The guest cancels",
+        **documented(Waiting, problems=(*_GUEST, 409), conflict=CONFLICTS["move"]),
+    )
+    async def cancel(self, statusToken: StatusToken, move_waiting: NamedDependency[MoveWaiting]) -> View:
+        return await move_waiting.by_guest(statusToken)
 
-    @get("/{status_token:str}/events", summary="Live rank and status for the guest (SSE)")
+    @get(
+        "/{statusToken:str}/events",
+        summary="Live rank and status for the guest (SSE)",
+        **documented(WaitingEvent, problems=_GUEST),
+    )
     async def events(
         self,
-        status_token: StatusToken,
+        statusToken: StatusToken,
         live: NamedDependency[LiveUpdates],
         settings: NamedDependency[Settings],
         last_event_id: LastEventId = None,
     ) -> ServerSentEvent:
-        events = await live.guest_waiting(status_token, last_event_id)
+        events = await live.guest_waiting(statusToken, last_event_id)
         return event_stream(events, settings.keepalive_seconds)
