@@ -44,6 +44,10 @@ CODE_OF_STATUS = {
     503: "UNAVAILABLE",
 }
 
+# Litestar's words when the client hangs up while its body is being read.
+CLIENT_GONE = "client disconnected prematurely"
+CLIENT_CLOSED_REQUEST = 499
+
 TITLES = {
     400: "Bad request",
     401: "Unauthorized",
@@ -101,6 +105,10 @@ def validation_exception(_: Request[Any, Any, Any], error: ValidationException) 
 
 def http_exception(_: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, Any]]:
     status = error.status_code
+    if status == 500 and error.detail == CLIENT_GONE:
+        # Nobody reads this answer and nothing failed on our side: nginx's 499, so that the
+        # metrics and the access log do not count a client giving up as a server error.
+        return problem(CLIENT_CLOSED_REQUEST, "ERROR", "the client went away before its request was read")
     headers = dict(error.headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="waitline"')
