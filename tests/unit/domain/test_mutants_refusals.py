@@ -1,0 +1,123 @@
+"""What a refusal tells the client: the detail and field messages that reach problem details.
+
+Written against the mutation run (scripts/mutation): the other tests check which refusal is
+raised, these check what it says.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from domain.customer import Customer
+from domain.errors import (
+    AlreadyWaiting,
+    DomainError,
+    FieldError,
+    InvalidTransition,
+    QueueFull,
+    ValidationError,
+    WaitingClosed,
+)
+from domain.store import Store
+from domain.waiting import Waiting
+from domain.waiting_list import Registration, WaitingList
+
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+
+
+def joining(user_id: str) -> Registration:
+    return Registration(f"trace-{user_id}", 7, Customer.user(user_id), 2, status_token=f"token-{user_id}")
+
+
+def refusal(day: WaitingList, registration: Registration) -> DomainError:
+    with pytest.raises(DomainError) as refused:
+        day.register(registration, NOW)
+    return refused.value
+
+
+def field_errors(**settings: object) -> list[FieldError]:
+    with pytest.raises(ValidationError) as refused:
+        Store(id=1, **{"name": "Onion Bakery", **settings})  # type: ignore[arg-type]
+    return refused.value.errors
+
+
+def test_a_closed_store_names_itself_in_the_refusal() -> None:
+    day = WaitingList(store=Store(id=7, name="Onion Bakery"), business_date=date(2026, 3, 2))
+
+    refused = refusal(day, joining("u1"))
+
+    assert isinstance(refused, WaitingClosed)
+    assert refused.detail == "store 7 is not taking registrations"
+
+
+def test_a_customer_already_waiting_is_told_so() -> None:
+    day = WaitingList(
+        store=Store(id=7, name="Onion Bakery", waiting_open=True),
+        business_date=date(2026, 3, 2),
+        active_customers={Customer.user("u1").key},
+    )
+
+    refused = refusal(day, joining("u1"))
+
+    assert isinstance(refused, AlreadyWaiting)
+    assert refused.detail == "this customer already holds an active waiting at this store"
+
+
+def test_a_full_list_says_how_many_it_holds() -> None:
+    day = WaitingList(
+        store=Store(id=7, name="Onion Bakery", waiting_open=True, max_queue_size=2),
+        business_date=date(2026, 3, 2),
+        active_count=2,
+    )
+
+    refused = refusal(day, joining("u1"))
+
+    assert isinstance(refused, QueueFull)
+    assert refused.detail == "the list is full (2 active waitings)"
+
+
+def test_a_refused_transition_names_the_action_as_clients_write_it_and_the_status() -> None:
+    waiting = Waiting(
+        id=1,
+        store_id=7,
+        business_date=date(2026, 3, 2),
+        number=1,
+        customer=Customer.user("u1"),
+        party_size=2,
+        trace_id="t",
+        status_token="token",
+        created_at=NOW,
+    )
+
+    with pytest.raises(InvalidTransition) as refused:
+        waiting.mark_no_show(NOW)
+
+    assert refused.value.detail == "cannot no-show a waiting that is WAITING"
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"name": " "}, FieldError("name", "must be 1..100 characters")),
+        ({"max_party_size": 0}, FieldError("maxPartySize", "must be at least 1")),
+        ({"max_queue_size": 0}, FieldError("maxQueueSize", "must be at least 1")),
+        ({"avg_service_minutes": -1}, FieldError("avgServiceMinutes", "must not be negative")),
+        ({"time_zone": "Mars/Olympus"}, FieldError("timeZone", "unknown time zone 'Mars/Olympus'")),
+    ],
+)
+def test_a_bad_setting_names_its_field_and_what_is_wrong(
+    settings: dict[str, object], expected: FieldError
+) -> None:
+    assert field_errors(**settings) == [expected]
+
+
+def test_a_party_too_large_is_told_the_stores_limit() -> None:
+    store = Store(id=1, name="Onion Bakery", max_party_size=6)
+
+    with pytest.raises(ValidationError) as refused:
+        store.check_party_size(7)
+
+    assert refused.value.errors == [FieldError("partySize", "must be between 1 and 6")]
+    assert refused.value.detail == "partySize: must be between 1 and 6"
