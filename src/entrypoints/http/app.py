@@ -28,6 +28,7 @@ from entrypoints.http.controllers.params import provide_store_id, provide_waitin
 from entrypoints.http.controllers.registration import RegisterNowController, RegisterQueuedController
 from entrypoints.http.controllers.stores import StoreController
 from entrypoints.http.controllers.waitings import GuestController, WaitingController
+from entrypoints.http.dependencies import resolve_in_order
 from entrypoints.http.metrics import Metrics
 from entrypoints.http.openapi import operation_id
 from entrypoints.http.problems import EXCEPTION_HANDLERS
@@ -86,6 +87,7 @@ def _middleware(metrics: Metrics, limit: RateLimit | None, streams: StreamCap) -
 
 def create_app(container: Container | None = None) -> Litestar:
     container = container or Container()
+    resolve_in_order()
     settings = container.settings()
     queue = container.queue()
     # The embedded queue is worked here; Kafka's by `waitline consume`.
