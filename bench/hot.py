@@ -73,6 +73,7 @@ from application.access import Role  # noqa: E402
 from entrypoints.http.auth import Authenticator  # noqa: E402
 from entrypoints.settings import database_url  # noqa: E402
 from sections import replace_section  # noqa: E402
+from wrk_script import WRK_SCRIPT  # noqa: E402
 
 TOKENS = Authenticator(SECRET)
 WRK_TIMEOUT = "10s"
@@ -83,42 +84,6 @@ SETTLE_WITHIN = 60.0
 TOP = 15
 BODY = json.dumps({"partySize": 2})
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-WRK_SCRIPT = r"""
--- args: path, body, tokens file, threads. Thread k takes every k-th token of the file.
-local threads = 0
-function setup(thread)
-  thread:set("id", threads)
-  threads = threads + 1
-end
-
-local requests, next_one = {}, 0
-function init(args)
-  local path, body, file, count = args[1], args[2], args[3], tonumber(args[4])
-  local k = 0
-  for token in io.lines(file) do
-    if k % count == id then
-      local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
-      requests[#requests + 1] = wrk.format("POST", path, headers, body)
-    end
-    k = k + 1
-  end
-end
-
-function request()
-  next_one = next_one % #requests + 1
-  return requests[next_one]
-end
-
-function done(summary, latency, _)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,' ..
-    '"p50_us":%d,"p99_us":%d}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ from entrypoints.http.auth import Authenticator  # noqa: E402
 from entrypoints.settings import Settings  # noqa: E402
 from harness.kafka import PrivateBroker, create_topics  # noqa: E402
 from sections import replace_section  # noqa: E402
+from wrk_script import WRK_SCRIPT  # noqa: E402
 
 TOKENS = Authenticator(SECRET)
 SESSION_TIMEOUT = 3.0  # Tansu answers a group join after about half of it
@@ -80,46 +81,6 @@ SQL_PARTITIONS = 4
 HTTP_BATCH = 200  # `waitline consume` at its default batch size
 WRK_TIMEOUT = "10s"
 CATCH_UP_WITHIN = 60.0
-
-WRK_SCRIPT = r"""
--- args: path, body ("" for GET), tokens file ("" for none), threads
-local threads = 0
-function setup(thread)
-  thread:set("id", threads)
-  threads = threads + 1
-end
-
-local requests, next_one = {}, 0
-function init(args)
-  local path, body, file, count = args[1], args[2], args[3], tonumber(args[4])
-  if file == "" then
-    requests[1] = wrk.format("GET", path)
-    return
-  end
-  local k = 0
-  for token in io.lines(file) do
-    if k % count == id then
-      local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
-      requests[#requests + 1] = wrk.format("POST", path, headers, body)
-    end
-    k = k + 1
-  end
-end
-
-function request()
-  next_one = next_one % #requests + 1
-  return requests[next_one]
-end
-
-function done(summary, latency, _)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-end
-"""
 
 
 @dataclass
