@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
-from redis.asyncio import Redis
 
 from adapters.lock.redis import RedisLock
 from application.registration import store_lock_key
 from harness.httpkit import SECRET, Tokens
+from harness.redis import own_keys
 
 tokens = Tokens(SECRET)
 
@@ -92,18 +92,6 @@ async def store_lock(url: str, prefix: str) -> AsyncIterator[RedisLock]:
         await lock.close()
 
 
-@contextlib.asynccontextmanager
-async def redis_keys(url: str, prefix: str) -> AsyncIterator[None]:
-    redis = Redis.from_url(url)
-    try:
-        yield
-    finally:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
-
-
 async def test_sigterm_lets_both_workers_finish_the_registrations_in_flight_and_exits_0(
     postgres_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -119,7 +107,7 @@ async def test_sigterm_lets_both_workers_finish_the_registrations_in_flight_and_
         "WAITLINE_LOCK_WAIT_SECONDS": "30",
         "WAITLINE_LOG_LEVEL": "INFO",
     }
-    async with redis_keys(redis_url, prefix), store_lock(redis_url, prefix) as lock:
+    async with own_keys(redis_url, prefix), store_lock(redis_url, prefix) as lock:
         with serving(env, port, log) as server:
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
                 workers = await ready(client, log)

@@ -11,10 +11,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import redis
+from redis.asyncio import Redis
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
@@ -96,3 +97,18 @@ def redis_server() -> Iterator[str]:
         return
     with private_redis() as private:
         yield private
+
+
+@asynccontextmanager
+async def own_keys(url: str, prefix: str) -> AsyncIterator[None]:
+    """Inside, a test uses keys under `prefix` of a shared server; they are deleted on the way out."""
+    try:
+        yield
+    finally:
+        client = Redis.from_url(url)
+        try:
+            keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()

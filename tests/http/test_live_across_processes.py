@@ -13,19 +13,18 @@ import resource
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from redis.asyncio import Redis
 from test_two_processes import SECRET, authenticator, bearer, ready, servers
 
 from application.access import Role
 from harness.httpkit import SseReader, midday_zone, sse
 from harness.postgres import empty_database, run_apart
+from harness.redis import own_keys
 
 SUBSCRIBERS = 1000
 LATER_EVENTS = 20
@@ -54,18 +53,6 @@ def environment(database: str, redis_url: str, prefix: str, **more: str) -> dict
         "WAITLINE_LOG_LEVEL": "INFO",
         **more,
     }
-
-
-@contextlib.asynccontextmanager
-async def own_keys(redis_url: str, prefix: str) -> AsyncIterator[None]:
-    redis = Redis.from_url(redis_url)
-    try:
-        yield
-    finally:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
 
 
 async def make_store(client: httpx.AsyncClient, base: str) -> int:
