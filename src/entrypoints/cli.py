@@ -77,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", required=True, help="the user id (customer) or any id")
     token.add_argument("--store-id", type=int, help="the store a store token acts for")
     token.add_argument("--ttl", type=int, default=86_400, help="seconds until it expires (default a day)")
+    token.add_argument(
+        "--link",
+        action="store_true",
+        help="print the store's tablet page with the token in its fragment (/tablet#token=...)",
+    )
+    token.add_argument(
+        "--base-url",
+        help="where the tablet reaches the service, for --link (default http://WAITLINE_HOST:WAITLINE_PORT)",
+    )
     token.set_defaults(run=_token)
 
     migrate = commands.add_parser("migrate", help="create or update the database schema")
@@ -274,8 +283,21 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     if role is Role.STORE and args.store_id is None:
         print("a store token needs --store-id", file=sys.stderr)
         return 2
-    print(Authenticator(settings.secret()).token(role, args.sub, args.store_id, args.ttl))
+    if args.link and role is not Role.STORE:
+        print("--link is the store's tablet page: it needs --role store", file=sys.stderr)
+        return 2
+    token = Authenticator(settings.secret()).token(role, args.sub, args.store_id, args.ttl)
+    # In the fragment, the token never reaches a server, a proxy's log or a Referer header.
+    print(f"{_base_url(args.base_url, settings)}/tablet#token={token}" if args.link else token)
     return 0
+
+
+def _base_url(given: str | None, settings: Settings) -> str:
+    if given:
+        return given.rstrip("/")
+    # Listening on every interface: this machine's own address is the one that surely answers.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
 
 
 def _migrate(_: argparse.Namespace, settings: Settings) -> int:

@@ -45,6 +45,41 @@ def test_a_store_token_needs_its_store(data_dir: Path) -> None:
     assert main(["token", "--role", "store", "--sub", "tablet"]) == 2
 
 
+def _tablet_link(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[str, dict[str, object]]:
+    """What `token --link` printed: the URL before the fragment, and the token's claims."""
+    assert main(["token", "--role", "store", "--sub", "tablet", "--store-id", "7", "--link", *extra]) == 0
+    url, _, token = capsys.readouterr().out.strip().partition("#token=")
+    return url, jwt.decode(token, Settings().secret(), algorithms=["HS256"])
+
+
+def test_a_store_token_as_the_tablet_pages_link(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WAITLINE_HOST", raising=False)
+    monkeypatch.delenv("WAITLINE_PORT", raising=False)
+
+    url, claims = _tablet_link(capsys)
+
+    assert url == "http://127.0.0.1:8000/tablet"
+    assert (claims["role"], claims["storeId"]) == ("store", 7)
+
+
+def test_the_tablet_link_points_where_the_service_listens(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAITLINE_HOST", "0.0.0.0")
+    monkeypatch.setenv("WAITLINE_PORT", "9000")
+    assert _tablet_link(capsys)[0] == "http://127.0.0.1:9000/tablet"
+    monkeypatch.setenv("WAITLINE_HOST", "::1")
+    assert _tablet_link(capsys)[0] == "http://[::1]:9000/tablet"
+    assert _tablet_link(capsys, "--base-url", "https://wait.example/")[0] == "https://wait.example/tablet"
+
+
+def test_only_a_store_token_has_a_tablet_link(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "--role", "admin", "--sub", "ops", "--link"]) == 2
+    assert "--role store" in capsys.readouterr().err
+
+
 def test_migrate_creates_the_database(data_dir: Path) -> None:
     assert main(["migrate"]) == 0
     assert (data_dir / "waitline.db").exists()
