@@ -92,8 +92,9 @@ class WaitingRepository(Protocol):
 
     async def by_status_token(self, status_token: str) -> Waiting | None: ...
 
-    async def save(self, waiting: Waiting, was: WaitingStatus) -> None:
-        """Store a waiting's new status; raise `ConcurrencyConflict` if it is no longer `was`."""
+    async def save(self, waiting: Waiting, was: WaitingStatus, was_at: int | None = None) -> None:
+        """Store a waiting's new status or place; raise `ConcurrencyConflict` if it is no longer `was`,
+        or no longer at place `was_at` (by default: the place it has)."""
         ...
 
     async def of_store(
@@ -105,12 +106,17 @@ class WaitingRepository(Protocol):
         after: int | None = None,
         limit: int | None = None,
     ) -> list[Waiting]:
-        """The day's waitings of a store, ordered by number: only those numbered above `after`,
+        """The day's waitings of a store in queue order (by place): only those placed after `after`,
         at most `limit`, if given."""
         ...
 
     async def count_waiting(self, store_id: int, business_date: date, below: int | None = None) -> int:
-        """How many of the day's waitings are WAITING, only those numbered below `below` if given."""
+        """How many of the day's waitings are WAITING, only those placed before `below` if given."""
+        ...
+
+    async def last_calls(self, store_id: int, business_date: date, most: int) -> list[datetime]:
+        """When the day's latest `most` calls were made (the waitings called, whatever they became
+        since), latest first."""
         ...
 
 
@@ -130,6 +136,8 @@ class UnitOfWork(Protocol):
     stores: StoreRepository
     waitings: WaitingRepository
     requests: RequestLog
+    close_alerts: CloseAlerts
+    webhooks: WebhookOutbox
 
     async def __aenter__(self) -> Self: ...
 
@@ -196,4 +204,135 @@ class RequestStatusStore(Protocol):
 
     async def forget(self, trace_id: str) -> None:
         """Drop the status unless it is decided."""
+        ...
+
+
+@dataclass(frozen=True)
+class KeptAnswer:
+    """An answer as its client got it, to be given again: the status, the media type, the body's bytes."""
+
+    status: int
+    media_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What is kept of a request sent under an Idempotency-Key, for one caller and key.
+
+    While it is answered, the claim `claim` holds it until `held_until`; once answered, it keeps
+    the answer (and `held_until` is None). `request_id` names the work done for it (the traceId of
+    its registration), the same for every attempt that takes the record over.
+    """
+
+    caller: str
+    key: str
+    fingerprint: str
+    request_id: str
+    claim: str
+    expires_at: datetime
+    held_until: datetime | None
+    answer: KeptAnswer | None = None
+
+
+class IdempotencyKeys(Protocol):
+    """Records of requests sent under an Idempotency-Key, one per caller and key.
+
+    Each method is one atomic step on its own, whoever else uses the same store meanwhile (other
+    tasks, other processes on the same database): `add` and `replace` are how two attempts racing
+    for one key find out which of them won.
+    """
+
+    async def add(self, record: KeyRecord) -> bool:
+        """Keep a new record; False, keeping nothing, if one is kept for its caller and key already."""
+        ...
+
+    async def get(self, caller: str, key: str) -> KeyRecord | None: ...
+
+    async def replace(self, claim: str, record: KeyRecord) -> bool:
+        """Put `record` in place of the one kept for its caller and key, only while that one is
+        held by `claim`; False, changing nothing, otherwise."""
+        ...
+
+    async def remove(self, caller: str, key: str, claim: str) -> None:
+        """Forget the record of the caller and key, only while `claim` holds it."""
+        ...
+
+    async def remove_expired(self, now: datetime, most: int) -> int:
+        """Forget at most `most` records that expired by `now` (soonest expired first); how many were."""
+        ...
+
+
+class CloseAlerts(Protocol):
+    """Which waitings were told that their turn is getting close (DOMAIN.md): each at most once,
+    however many processes announce ranks at the same time."""
+
+    async def mark(self, waiting_ids: Collection[int], now: datetime) -> set[int]:
+        """Mark those of the waitings that are still WAITING and were never marked; which they were.
+
+        Of two transactions marking the same waiting, only one commits it: the other does not get
+        it back (it waits for the first), or its commit raises `ConcurrencyConflict`.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class NewWebhook:
+    """A webhook to send to a store's endpoint: `body` is the JSON text to sign and send."""
+
+    store_id: int
+    url: str
+    body: str
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A webhook taken to be sent; `attempts` counts this one, and names it in what follows."""
+
+    id: int
+    store_id: int
+    url: str
+    body: str
+    attempts: int
+
+
+class WebhookOutbox(Protocol):
+    """Webhooks waiting to be sent, kept with the change that made them (at least once, in order
+    of when they are due, by any process of the service)."""
+
+    async def add(self, webhooks: Sequence[NewWebhook], now: datetime) -> None:
+        """Keep them, due at once."""
+        ...
+
+    async def claim(self, now: datetime, until: datetime, most: int) -> list[WebhookDelivery]:
+        """Take at most `most` deliveries due by `now`, soonest due first, counting an attempt for
+        each: nobody else takes them again before `until` (unless this attempt's outcome says so)."""
+        ...
+
+    async def retry(self, delivery: WebhookDelivery, at: datetime, error: str) -> None:
+        """Due again at `at`, if this attempt still holds it."""
+        ...
+
+    async def finish(self, delivery: WebhookDelivery) -> None:
+        """Sent, or no longer wanted: forget it, if this attempt still holds it."""
+        ...
+
+    async def give_up(self, delivery: WebhookDelivery, error: str) -> None:
+        """Never try it again (kept, for an operator, with why), if this attempt still holds it."""
+        ...
+
+
+class WebhookNotDelivered(Exception):
+    """The endpoint did not take a webhook; `retry` says whether a later attempt may (an answer
+    5xx or 429, a timeout, no connection), or may not (any other answer, a forbidden address)."""
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.retry = retry
+
+
+class WebhookSender(Protocol):
+    async def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """POST the JSON `body` with `headers`; return once the endpoint answered 2xx, else raise
+        `WebhookNotDelivered`. Never to an address that is not public, unless so configured."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from application.access import Actor, Role
+from application.pace import history_minutes
 from application.ports import Clock, RequestStatusStore, UnitOfWork, UnitOfWorkFactory
 from application.requests import RequestState, RequestStatus
 from application.stores import existing_store
@@ -24,12 +25,12 @@ from domain.waiting_list import ranks
 PAGE_SIZE, MAX_PAGE_SIZE = 100, 500
 
 
-def _cursor(number: int) -> str:
+def _cursor(place: int) -> str:
     """Opaque to clients: where the next page starts."""
-    return base64.urlsafe_b64encode(f"n:{number}".encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(f"n:{place}".encode()).decode().rstrip("=")
 
 
-def _number_of(cursor: str) -> int:
+def _place_of(cursor: str) -> int:
     try:
         decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, number = decoded.split(":")
@@ -76,15 +77,14 @@ class Queries:
         actor.require_staff(store_id)
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValidationError.of("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
-        above = None if after is None else _number_of(after)
+        above = None if after is None else _place_of(after)
         async with self._uow() as uow:
             store = await existing_store(uow, store_id)
             day = store.business_date(self._clock.now())
             page = await uow.waitings.of_store(store_id, day, status, after=above, limit=limit + 1)
             first = next((w for w in page if w.status is WaitingStatus.WAITING), None)
-            ahead = (
-                0 if first is None else await uow.waitings.count_waiting(store_id, day, below=first.number)
-            )
+            ahead = 0 if first is None else await uow.waitings.count_waiting(store_id, day, below=first.place)
+            history = await history_minutes(uow, store_id, day)
         more, page = len(page) > limit, page[:limit]
         items = []
         for waiting in page:
@@ -92,8 +92,8 @@ class Queries:
             if waiting.status is WaitingStatus.WAITING:
                 ahead += 1
                 rank = ahead
-            items.append(waiting_view(waiting, rank, store))
-        return {"items": items, "next": _cursor(page[-1].number) if more else None}
+            items.append(waiting_view(waiting, rank, store, history))
+        return {"items": items, "next": _cursor(page[-1].place) if more else None}
 
     async def store_snapshot(self, actor: Actor, store_id: int) -> View:
         """What a store's live stream starts from: the store and its active waitings."""
@@ -104,17 +104,24 @@ class Queries:
         """The store and its WAITING and CALLED waitings, ranked; in one read (no access check)."""
         async with self._uow() as uow:
             store = await existing_store(uow, store_id)
-            waitings = await uow.waitings.of_store(store_id, store.business_date(self._clock.now()))
+            day = store.business_date(self._clock.now())
+            waitings = await uow.waitings.of_store(store_id, day)
+            history = await history_minutes(uow, store_id, day)
         rank_of = ranks([w for w in waitings if w.status is WaitingStatus.WAITING])
         active = (WaitingStatus.WAITING, WaitingStatus.CALLED)
-        items = [waiting_view(w, rank_of.get(w.id or 0), store) for w in waitings if w.status in active]
-        return {"store": store_view(store), "items": items}
+        items = [
+            waiting_view(w, rank_of.get(w.id or 0), store, history) for w in waitings if w.status in active
+        ]
+        return {"store": store_view(store, self._clock.now()), "items": items}
 
     async def public_store(self, store_id: int) -> View:
         async with self._uow() as uow:
             store = await existing_store(uow, store_id)
-            count = await uow.waitings.count_waiting(store_id, store.business_date(self._clock.now()))
-        return public_store_view(store, count)
+            now = self._clock.now()
+            day = store.business_date(now)
+            count = await uow.waitings.count_waiting(store_id, day)
+            history = await history_minutes(uow, store_id, day)
+        return public_store_view(store, count, now, history)
 
     async def request(self, actor: Actor, trace_id: str) -> View:
         status = await self.request_status(actor, trace_id)
@@ -149,9 +156,10 @@ def _may_follow(actor: Actor, status: RequestStatus) -> bool:
 
 async def _ranked_view(uow: UnitOfWork, waiting: Waiting) -> View:
     store = await existing_store(uow, waiting.store_id)
-    rank = None
+    rank = history = None
     if waiting.status is WaitingStatus.WAITING:
         rank = 1 + await uow.waitings.count_waiting(
-            waiting.store_id, waiting.business_date, below=waiting.number
+            waiting.store_id, waiting.business_date, below=waiting.place
         )
-    return waiting_view(waiting, rank, store)
+        history = await history_minutes(uow, waiting.store_id, waiting.business_date)
+    return waiting_view(waiting, rank, store, history)

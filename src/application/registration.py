@@ -16,6 +16,7 @@ from application.access import Actor, Role
 from application.announcements import Announcer
 from application.combining import Combined
 from application.guest_input import guest_name, mobile_number
+from application.pace import history_minutes
 from application.ports import (
     Clock,
     ConcurrencyConflict,
@@ -95,7 +96,6 @@ class NewRequests:
 def _registration(request: RegistrationRequest) -> Registration:
     return Registration(
         trace_id=request.trace_id,
-        store_id=request.store_id,
         customer=request.customer,
         party_size=request.party_size,
         status_token=secrets.token_urlsafe(24),
@@ -137,13 +137,16 @@ class RegisterWaiting:
         ) as fence:
             if earlier := await self._queue.pending(store_id):
                 await self._queued.settle(earlier, fence)
-            store, decisions = await self._decide(store_id, requests, fence)
-        await self._announcer.registered(store, _registered(decisions))
-        return [waiting_view(d, rank, store) if isinstance(d, Waiting) else d for d, rank in decisions]
+            store, decisions, history = await self._decide(store_id, requests, fence)
+        await self._announcer.registered(store, _registered(decisions), history)
+        return [
+            waiting_view(d, rank, store, history) if isinstance(d, Waiting) else d for d, rank in decisions
+        ]
 
     async def _decide(
         self, store_id: int, requests: list[RegistrationRequest], fence: int
-    ) -> tuple[Store, list[Decision]]:
+    ) -> tuple[Store, list[Decision], float | None]:
+        """The decisions, and the day's pace of calls for the answers' estimates."""
         async with self._uow() as uow:
             store = await existing_store(uow, store_id)
             await uow.stores.fence(store.id, fence)
@@ -152,8 +155,9 @@ class RegisterWaiting:
             day = await uow.waitings.load_list(store, store.business_date(now), customers)
             decisions = register_each(day, requests, now)
             await uow.waitings.save_list(day)
+            history = await history_minutes(uow, store.id, day.business_date) if day.registered else None
             await uow.commit()
-        return store, decisions
+        return store, decisions, history
 
 
 # A request's decision: its Waiting and rank, or why it was refused (rank 0).
@@ -329,14 +333,16 @@ class ProcessRegistrations:
     async def settle(self, batch: list[RegistrationRequest], fence: int) -> list[RequestStatus]:
         """Decide one store's requests and make the outcomes known; the caller holds the lock,
         `fence` its token."""
-        statuses, registered, store = await self._decide(batch, fence)
+        statuses, registered, store, history = await self._decide(batch, fence)
         await self._statuses.put_all(statuses)
-        await self._announcer.registered(store, registered)
+        await self._announcer.registered(store, registered, history)
         return statuses
 
     async def _decide(
         self, batch: list[RegistrationRequest], fence: int
-    ) -> tuple[list[RequestStatus], list[tuple[Waiting, int]], Store | None]:
+    ) -> tuple[list[RequestStatus], list[tuple[Waiting, int]], Store | None, float | None]:
+        """The batch's outcomes, those registered with their ranks, the store, and the day's pace."""
+        history = None
         async with self._uow() as uow:
             decided = await uow.requests.decided([r.trace_id for r in batch])
             fresh = list({r.trace_id: r for r in batch if r.trace_id not in decided}.values())
@@ -347,10 +353,12 @@ class ProcessRegistrations:
             else:
                 await uow.stores.fence(store.id, fence)
                 outcomes, registered = await self._register(uow, store, fresh)
+                if registered:
+                    history = await history_minutes(uow, store.id, registered[0][0].business_date)
             await uow.requests.record(*outcomes)
             await uow.commit()
         decided.update((outcome.trace_id, outcome) for outcome in outcomes)
-        return [decided[r.trace_id] for r in batch], registered, store
+        return [decided[r.trace_id] for r in batch], registered, store, history
 
     async def _register(
         self, uow: UnitOfWork, store: Store, fresh: list[RegistrationRequest]

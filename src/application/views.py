@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from application.requests import RequestStatus
+from domain.estimates import Pace
 from domain.store import Store
 from domain.waiting import Waiting, WaitingStatus
 
@@ -16,8 +17,11 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def waiting_view(waiting: Waiting, rank: int | None = None, store: Store | None = None) -> View:
-    """The full view, as staff see it; `for_guest` and `for_customer` take away what they may not see."""
+def waiting_view(
+    waiting: Waiting, rank: int | None = None, store: Store | None = None, history: float | None = None
+) -> View:
+    """The full view, as staff see it; `for_guest` and `for_customer` take away what they may not see.
+    `history`: the day's minutes per call, when the day has a pace (`domain.estimates`)."""
     view: View = {
         "id": waiting.id,
         "storeId": waiting.store_id,
@@ -30,7 +34,7 @@ def waiting_view(waiting: Waiting, rank: int | None = None, store: Store | None 
     }
     if waiting.status is WaitingStatus.WAITING and rank is not None:
         view["rank"] = rank
-        view["estimatedWaitMinutes"] = store.estimated_wait(rank) if store else None
+        view["estimatedWaitMinutes"] = Pace.of(store, history).wait(rank) if store else None
     optional = {
         "calledAt": _iso(waiting.called_at),
         "seatedAt": _iso(waiting.seated_at),
@@ -71,12 +75,13 @@ def mask_phone(e164: str) -> str:
     return f"{national[:3]}-****-{national[-4:]}"
 
 
-def rank_view(rank: int, store: Store) -> View:
-    return {"rank": rank, "estimatedWaitMinutes": store.estimated_wait(rank)}
+def rank_view(rank: int, store: Store, history: float | None = None) -> View:
+    return {"rank": rank, "estimatedWaitMinutes": Pace.of(store, history).wait(rank)}
 
 
-def store_view(store: Store) -> View:
-    return {
+def store_view(store: Store, now: datetime) -> View:
+    """The store as its staff see it: every setting (not the webhook's secret), and the pause while it lasts."""
+    view: View = {
         "id": store.id,
         "name": store.name,
         "timeZone": store.time_zone,
@@ -84,17 +89,31 @@ def store_view(store: Store) -> View:
         "maxPartySize": store.max_party_size,
         "maxQueueSize": store.max_queue_size,
         "avgServiceMinutes": store.avg_service_minutes,
+        "notifyAtRank": store.notify_at_rank,
+        "maxPostpones": store.max_postpones,
+        "dayStartsAt": f"{store.day_starts_at:%H:%M}",
+        "webhookUrl": store.webhook_url,
     }
+    return _with_pause(view, store, now)
 
 
-def public_store_view(store: Store, waiting_count: int) -> View:
-    return {
+def public_store_view(store: Store, waiting_count: int, now: datetime, history: float | None = None) -> View:
+    pace = Pace.of(store, history)
+    view: View = {
         "id": store.id,
         "name": store.name,
         "waitingOpen": store.waiting_open,
         "waitingCount": waiting_count,
-        "estimatedWaitMinutes": store.estimated_wait(waiting_count + 1),
+        "estimatedWaitMinutes": pace.wait(waiting_count + 1),
+        "estimateSource": pace.source,
     }
+    return _with_pause(view, store, now)
+
+
+def _with_pause(view: View, store: Store, now: datetime) -> View:
+    if (until := store.pause_left(now)) is not None:
+        view["pausedUntil"] = until.isoformat()
+    return view
 
 
 def request_view(status: RequestStatus, waiting: View | None = None) -> View:

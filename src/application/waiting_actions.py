@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 from application.access import Actor, Role
 from application.announcements import Announcer
+from application.pace import history_minutes
 from application.ports import Clock, ConcurrencyConflict, UnitOfWork, UnitOfWorkFactory
-from application.views import View, for_guest, waiting_view
+from application.stores import existing_store
+from application.views import View, for_customer, for_guest, waiting_view
 from domain.errors import NotFound
 from domain.store import Store
-from domain.waiting import Waiting, WaitingStatus
+from domain.waiting import Canceller, Waiting, WaitingStatus
+from domain.waiting_list import postpone
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,48 @@ class MoveWaiting:
     async def by_guest(self, status_token: str) -> View:
         return for_guest(await self._move(None, Target(status_token=status_token), "cancel"))
 
+    async def postpone(self, actor: Actor, waiting_id: int, places: int) -> View:
+        """The customer steps back `places` places in the queue (DOMAIN.md, "Queue order and postpone")."""
+        actor.require_role(Role.CUSTOMER)
+        return for_customer(await self._postpone(actor, Target(waiting_id), places))
+
+    async def postpone_by_guest(self, status_token: str, places: int) -> View:
+        return for_guest(await self._postpone(None, Target(status_token=status_token), places))
+
+    async def _postpone(self, actor: Actor | None, target: Target, places: int) -> View:
+        for _ in range(3):
+            try:
+                store, ranked, history = await self._step_back(actor, target, places)
+                break
+            except ConcurrencyConflict:
+                continue
+        else:
+            raise ConcurrencyConflict("the queue kept changing; try again")
+        await self._announcer.postponed(store, ranked, history)
+        mover, rank = ranked[-1]
+        return waiting_view(mover, rank, store, history)
+
+    async def _step_back(
+        self, actor: Actor | None, target: Target, places: int
+    ) -> tuple[Store, list[tuple[Waiting, int]], float | None]:
+        """The entries that moved with their new ranks (the mover last), and the day's pace."""
+        async with self._uow() as uow:
+            mover = await _find(uow, actor, target)
+            store = await existing_store(uow, mover.store_id)
+            day, waiting = mover.business_date, WaitingStatus.WAITING
+            behind = []
+            if mover.status is waiting:
+                behind = await uow.waitings.of_store(store.id, day, waiting, after=mover.place, limit=places)
+            rank = 1 + await uow.waitings.count_waiting(store.id, day, below=mover.place)
+            was_at = {w.id: w.place for w in (mover, *behind)}
+            passed = postpone(mover, behind, places, store.max_postpones)
+            for moved in (*passed, mover):
+                await uow.waitings.save(moved, waiting, was_at[moved.id])
+            history = await history_minutes(uow, store.id, day)
+            await uow.commit()
+        # Each one passed moves up one; the mover goes behind them.
+        return store, [*((w, rank + i) for i, w in enumerate(passed)), (mover, rank + len(passed))], history
+
     async def _move(self, actor: Actor | None, target: Target, action: str) -> View:
         for _ in range(3):
             try:
@@ -59,7 +104,12 @@ class MoveWaiting:
             store = await uow.stores.get(waiting.store_id)
             assert store is not None
             was = waiting.status
-            getattr(waiting, "mark_no_show" if action == "no_show" else action)(self._clock.now())
+            now = self._clock.now()
+            if action == "cancel":
+                staff = actor is not None and actor.staffs(waiting.store_id)
+                waiting.cancel(now, Canceller.STORE if staff else Canceller.CUSTOMER)
+            else:
+                getattr(waiting, "mark_no_show" if action == "no_show" else action)(now)
             await uow.waitings.save(waiting, was)
             await uow.commit()
         return store, waiting, was

@@ -27,6 +27,10 @@ class WaitingClosed(DomainError):
     code = "WAITING_CLOSED"
 
 
+class WaitingPaused(DomainError):
+    code = "WAITING_PAUSED"
+
+
 class QueueFull(DomainError):
     code = "QUEUE_FULL"
 
@@ -37,6 +41,12 @@ class AlreadyWaiting(DomainError):
 
 class InvalidTransition(DomainError):
     code = "INVALID_TRANSITION"
+
+
+class PostponeLimit(DomainError):
+    """The waiting has postponed as many times as its store allows."""
+
+    code = "POSTPONE_LIMIT"
 
 
 class LockTimeout(DomainError):

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 async def consume(container: Container) -> None:
-    """Runs until SIGTERM or SIGINT; the batch in hand is stored and committed before it ends."""
+    """Runs until SIGTERM or SIGINT; the batch in hand is stored and committed before it ends.
+    Webhooks are sent from here too: those its registrations make at once, and any that fall due."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -29,7 +30,12 @@ async def consume(container: Container) -> None:
         process, consumer = container.process(), container.consumer()
         container.registry().register(ConsumerCollector(consumer, container.kafka().topic))
         log.info("consuming %s as group %s", container.kafka().topic, container.kafka().group)
-        await consumer.run(container.registrations().decided(process), process.give_up, stopping)
+        webhooks = container.deliver_webhooks()
+        webhooks.start()
+        try:
+            await consumer.run(container.registrations().decided(process), process.give_up, stopping)
+        finally:
+            await webhooks.stop()
         log.info(
             "stopped: %d requests decided, %d dead letters",
             consumer.stats.decided,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
@@ -16,6 +17,7 @@ from adapters.notify.local import LocalNotifier
 from adapters.notify.redis import RedisNotifier
 from adapters.persistence import schema
 from adapters.persistence.engine import Limits, make_engine
+from adapters.persistence.idempotency import SqlIdempotencyKeys
 from adapters.persistence.sql import SqlUnitOfWork
 from adapters.queue.kafka import KafkaConfig, KafkaRegistrationQueue
 from adapters.queue.kafka_consumer import KafkaRequestConsumer
@@ -23,7 +25,10 @@ from adapters.queue.pending import RedisPendingRequests
 from adapters.queue.sql import SqlRegistrationQueue
 from adapters.status.local import LocalRequestStatuses
 from adapters.status.redis import RedisRequestStatuses
+from adapters.webhooks.http import HttpWebhookSender
 from application.announcements import Announcer
+from application.getting_close import GettingClose
+from application.idempotency import HOLD, IdempotentRequests
 from application.live import LiveUpdates
 from application.ports import Lock, Notifier, RegistrationQueue, RequestStatusStore
 from application.queries import Queries
@@ -34,9 +39,11 @@ from application.registration import (
     RegisterWaiting,
     SubmitRegistration,
 )
-from application.stores import CreateStore, SwitchWaiting
+from application.stats import ReadDayStats
+from application.stores import CreateStore, SwitchWaiting, UpdateStore, WebhookPolicy
 from application.waiting_actions import MoveWaiting
-from entrypoints.instruments import Registrations, TimedLock
+from application.webhooks import DeliverWebhooks, RetrySchedule
+from entrypoints.instruments import Registrations, TimedLock, WebhookOutcomes
 from entrypoints.settings import Settings
 
 
@@ -143,6 +150,21 @@ async def connections(
                 await each.close()
 
 
+async def webhook_connections(sender: HttpWebhookSender) -> AsyncIterator[None]:
+    """The webhooks' HTTP connections, closed on shutdown (once the worker has stopped)."""
+    try:
+        yield
+    finally:
+        await sender.close()
+
+
+def idempotency_hold(settings: Settings) -> timedelta:
+    """How long an Idempotency-Key's claim holds it at most: longer than the slowest answer the
+    settings allow (the store's lock waited for and held, the broker's acknowledgement), twice."""
+    slowest = settings.lock_wait_seconds + (settings.lock_lease_seconds or 0) + settings.kafka_timeout_seconds
+    return max(HOLD, timedelta(seconds=2 * slowest))
+
+
 async def start(container: Container) -> None:
     """Open the container's resources (the database: its schema checked, pooled)."""
     opened = container.init_resources()
@@ -186,7 +208,29 @@ class Container(containers.DeclarativeContainer):
     )
 
     new_requests = providers.Singleton(NewRequests, clock)
-    announcer = providers.Singleton(Announcer, notifier, uow.provider)
+    webhook_sender = providers.Singleton(
+        HttpWebhookSender,
+        settings.provided.webhook_timeout_seconds,
+        allow_insecure=settings.provided.webhook_allow_insecure,
+    )
+    webhook_connections = providers.Resource(webhook_connections, webhook_sender)
+    retry_schedule = providers.Singleton(
+        RetrySchedule,
+        attempts=settings.provided.webhook_attempts,
+        first_delay=settings.provided.webhook_first_retry_seconds,
+    )
+    webhook_outcomes = providers.Singleton(WebhookOutcomes, registry)
+    deliver_webhooks = providers.Singleton(
+        DeliverWebhooks,
+        uow.provider,
+        webhook_sender,
+        clock,
+        retry_schedule,
+        poll_seconds=settings.provided.webhook_poll_seconds,
+        tell=webhook_outcomes.provided.count,
+    )
+    getting_close = providers.Singleton(GettingClose, uow.provider, clock, deliver_webhooks.provided.nudge)
+    announcer = providers.Singleton(Announcer, notifier, uow.provider, getting_close)
     process = providers.Singleton(
         ProcessRegistrations, uow.provider, timed_lock, clock, statuses, announcer, lock_times
     )
@@ -194,8 +238,15 @@ class Container(containers.DeclarativeContainer):
         RegisterWaiting, uow.provider, timed_lock, clock, announcer, lock_times, queue, process
     )
     submit = providers.Singleton(SubmitRegistration, uow.provider, queue, statuses)
-    create_store = providers.Singleton(CreateStore, uow.provider)
-    switch_waiting = providers.Singleton(SwitchWaiting, uow.provider, announcer)
+    create_store = providers.Singleton(CreateStore, uow.provider, clock)
+    switch_waiting = providers.Singleton(SwitchWaiting, uow.provider, clock, announcer)
+    webhooks = providers.Singleton(WebhookPolicy, allow_insecure=settings.provided.webhook_allow_insecure)
+    update_store = providers.Singleton(UpdateStore, uow.provider, clock, announcer, webhooks)
     move_waiting = providers.Singleton(MoveWaiting, uow.provider, clock, announcer)
     queries = providers.Singleton(Queries, uow.provider, clock, statuses)
+    day_stats = providers.Singleton(ReadDayStats, uow.provider, clock)
     live = providers.Singleton(LiveUpdates, notifier, queries, statuses)
+    idempotency_keys = providers.Singleton(SqlIdempotencyKeys, engine)
+    idempotency = providers.Singleton(
+        IdempotentRequests, idempotency_keys, clock, hold=providers.Factory(idempotency_hold, settings)
+    )

@@ -1,5 +1,6 @@
 """Prometheus instruments the API and the consumer share, on their process's registry: what each
-registration attempt was answered or decided, and how long the stores' lock kept it waiting."""
+registration attempt was answered or decided, how long the stores' lock kept it waiting, and what
+came of each webhook attempt."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from adapters.queue.handlers import Handler
 from application.ports import Lock
 from application.requests import RegistrationRequest, RequestState, RequestStatus
+from application.webhooks import Outcome
 from domain.customer import Channel
 from domain.errors import LockTimeout
 
@@ -101,3 +103,22 @@ class TimedLock:
                 raise
             self._waits.labels("acquired").observe(time.perf_counter() - started)
             yield fence
+
+
+class WebhookOutcomes:
+    """`waitline_webhook_deliveries_total{outcome}`: what came of each webhook attempt, by the
+    worker of this process: `delivered`, `retrying` (failed, tried again later), `given_up`
+    (failed for the last time, or refused for good), `dropped` (the store no longer sends there)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._counter = Counter(
+            "waitline_webhook_deliveries",
+            "Webhook attempts by outcome (delivered, retrying, given_up, dropped).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in Outcome:
+            self._counter.labels(str(outcome))  # every series from the start, for rate() and alerts
+
+    def count(self, outcome: Outcome) -> None:
+        self._counter.labels(str(outcome)).inc()

@@ -109,6 +109,22 @@ class Settings(BaseSettings):
     kafka_timeout_seconds: float = Field(
         2.0, gt=0, description="How long a V3 accept waits for the broker's acknowledgement before 503."
     )
+    webhook_allow_insecure: bool = Field(
+        False,
+        description="Accept http and local or private webhook addresses (local development and tests only).",
+    )
+    webhook_attempts: int = Field(
+        8, ge=1, le=30, description="Tries of a webhook before it is given up on (8: over about an hour)."
+    )
+    webhook_first_retry_seconds: float = Field(
+        30.0, gt=0, description="Wait before a webhook's second try; each later wait doubles."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="How long one webhook try may take before it counts as failed."
+    )
+    webhook_poll_seconds: float = Field(
+        1.0, gt=0, description="How often a process looks for webhooks due (made elsewhere, or retries)."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -32,9 +32,7 @@ async def filled(postgres_url: str) -> AsyncIterator[tuple[AsyncEngine, Store]]:
             await work.stores.add(store)
             day = await work.waitings.load_list(store, DAY, [])
             for n in range(1, ENTRIES + 1):
-                registration = Registration(
-                    f"t-{n}", store.id, Customer.user(f"u{n}"), 2, f"token-{n}-{'x' * 24}"
-                )
+                registration = Registration(f"t-{n}", Customer.user(f"u{n}"), 2, f"token-{n}-{'x' * 24}")
                 day.register(registration, NOW)
             await work.waitings.save_list(day)
             await work.commit()
@@ -59,7 +57,7 @@ async def filled(postgres_url: str) -> AsyncIterator[tuple[AsyncEngine, Store]]:
         yield engine, store
 
 
-async def test_counts_ranks_and_pages_read_by_index_not_by_scanning_the_day(
+async def test_counts_ranks_pages_and_the_pace_read_by_index_not_by_scanning_the_day(
     filled: tuple[AsyncEngine, Store],
 ) -> None:
     engine, store = filled
@@ -77,6 +75,7 @@ async def test_counts_ranks_and_pages_read_by_index_not_by_scanning_the_day(
                 await work.waitings.count_waiting(store.id, DAY)
                 await work.waitings.count_waiting(store.id, DAY, below=ENTRIES - 7)
                 await work.waitings.of_store(store.id, DAY, after=100, limit=51)
+                await work.waitings.last_calls(store.id, DAY, 20)
         finally:
             event.remove(engine.sync_engine, "before_cursor_execute", keep)
         plans = []
@@ -84,11 +83,12 @@ async def test_counts_ranks_and_pages_read_by_index_not_by_scanning_the_day(
             if statement.lstrip().upper().startswith("SELECT"):
                 rows = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
                 plans.append("\n".join(row[0] for row in rows))
-    assert len(plans) == 4, sent
+    assert len(plans) == 5, sent
     for plan in plans:
         assert "Seq Scan" not in plan, plan
-    load_list, kept_count, rank, page = plans
+    load_list, kept_count, rank, page, calls = plans
     assert "waiting_sequences_pkey" in load_list and "uq_waitings_active_customer" in load_list, load_list
     assert "waiting_sequences_pkey" in kept_count, kept_count
     assert "waiting_ranks_pkey" in rank, rank
-    assert "uq_waitings_number" in page, page
+    assert "ix_waitings_store_day_place" in page, page  # pages go in queue order
+    assert "ix_waitings_store_day_called" in calls, calls  # the estimate's pace: the day's last calls

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from application.requests import RequestState, RequestStatus
 from domain.customer import Customer
 from domain.errors import AlreadyWaiting
 from domain.store import Store
-from domain.waiting import WaitingStatus
+from domain.waiting import Canceller, WaitingStatus
 from domain.waiting_list import Registration
 from harness.postgres import emptied
 
@@ -55,7 +55,6 @@ async def _store(uow: Factory, **settings: object) -> Store:
 def _registration(n: int, store: Store, customer: Customer | None = None) -> Registration:
     return Registration(
         trace_id=f"trace-{store.id}-{n}",
-        store_id=store.id,
         customer=customer or Customer.user(f"user-{n}"),
         party_size=2,
         status_token=f"token-{store.id}-{n}-a-long-random-part",
@@ -142,7 +141,7 @@ async def test_a_stale_status_change_is_refused(uow: Factory) -> None:
     await _register(uow, store, 1)
     async with uow() as work:
         waiting = (await work.waitings.of_store(store.id, DAY))[0]
-    waiting.cancel(NOW)
+    waiting.cancel(NOW, Canceller.CUSTOMER)
     with pytest.raises(ConcurrencyConflict):
         async with uow() as work:
             await work.waitings.save(waiting, WaitingStatus.CALLED)
@@ -171,7 +170,7 @@ async def test_a_second_active_waiting_of_one_customer_is_refused(uow: Factory) 
     async with uow() as reader:
         blind = await reader.waitings.load_list(store, DAY, [])
     again = _registration(1, store)
-    blind.register(Registration("another-trace", store.id, again.customer, 2, "another-token-part"), NOW)
+    blind.register(Registration("another-trace", again.customer, 2, "another-token-part"), NOW)
     with pytest.raises(AlreadyWaiting):
         async with uow() as work:
             await work.waitings.save_list(blind)
@@ -335,7 +334,12 @@ async def test_the_counts_and_ranks_read_always_equal_a_recount_of_the_rows(uow:
             move = draw.choice(["call", "seat", "cancel", "mark_no_show"] if was.active else ["cancel"])
             if was is WaitingStatus.WAITING and move in ("seat", "mark_no_show"):
                 move = "call"
-            getattr(waiting, move)(NOW)
+            elif was is WaitingStatus.CALLED and move == "call":
+                move = "seat"
+            if move == "cancel":
+                waiting.cancel(NOW, draw.choice(list(Canceller)))
+            else:
+                getattr(waiting, move)(NOW)
             await work.waitings.save(waiting, was)
             await work.commit()
         async with uow() as work:
@@ -350,3 +354,92 @@ async def test_the_counts_and_ranks_read_always_equal_a_recount_of_the_rows(uow:
                 sum(1 for w in rows if w.status.active),
                 len(waiting_numbers),
             )
+
+
+async def test_the_store_tools_settings_are_kept(uow: Factory) -> None:
+    store = await _store(
+        uow,
+        notify_at_rank=None,
+        max_postpones=3,
+        day_starts_at=time(4, 30),
+        webhook_url="https://hooks.example.com/w",
+        webhook_secret="s3cret",
+    )
+    store.pause(45, NOW)
+    async with uow() as work:
+        assert await work.stores.get(store.id) != store
+        await work.stores.save(store)
+        await work.commit()
+    async with uow() as work:
+        kept = await work.stores.get(store.id)
+    assert kept == store
+    assert kept is not None and kept.paused_until == NOW + timedelta(minutes=45)
+
+
+async def test_who_cancelled_is_kept(uow: Factory) -> None:
+    store = await _store(uow)
+    await _register(uow, store, 1, 2)
+    async with uow() as work:
+        one, two = await work.waitings.of_store(store.id, DAY)
+        one.cancel(NOW, Canceller.CUSTOMER)
+        two.cancel(NOW, Canceller.STORE)
+        for waiting in (one, two):
+            await work.waitings.save(waiting, WaitingStatus.WAITING)
+        await work.commit()
+    async with uow() as work:
+        kept = await work.waitings.of_store(store.id, DAY)
+    assert [w.cancelled_by for w in kept] == [Canceller.CUSTOMER, Canceller.STORE]
+
+
+async def test_the_last_calls_of_a_day_latest_first(uow: Factory) -> None:
+    store, other = await _store(uow), await _store(uow)
+    await _register(uow, store, 1, 2, 3, 4)
+    await _register(uow, other, 1)
+    async with uow() as work:
+        waitings = await work.waitings.of_store(store.id, DAY)
+        for minutes, waiting in zip((5, 1, 3), waitings, strict=False):  # number 4 is never called
+            waiting.call(NOW + timedelta(minutes=minutes))
+            await work.waitings.save(waiting, WaitingStatus.WAITING)
+        [elsewhere] = await work.waitings.of_store(other.id, DAY)
+        elsewhere.call(NOW + timedelta(minutes=9))
+        await work.waitings.save(elsewhere, WaitingStatus.WAITING)
+        await work.commit()
+    async with uow() as work:
+        seated = (await work.waitings.of_store(store.id, DAY))[0]
+        seated.seat(NOW + timedelta(minutes=6))  # seated since: still a call of the day
+        await work.waitings.save(seated, WaitingStatus.CALLED)
+        await work.commit()
+    async with uow() as work:
+        latest = await work.waitings.last_calls(store.id, DAY, 10)
+        two = await work.waitings.last_calls(store.id, DAY, 2)
+        none = await work.waitings.last_calls(store.id, DAY + timedelta(days=1), 10)
+    assert latest == [NOW + timedelta(minutes=m) for m in (5, 3, 1)]
+    assert two == latest[:2]
+    assert none == []
+
+
+async def test_places_are_kept_and_a_stale_place_is_refused(uow: Factory) -> None:
+    """Two postpones racing over the same entries: the second finds a place moved and is refused."""
+    store = await _store(uow)
+    await _register(uow, store, 1, 2, 3)
+    async with uow() as work:
+        one, two, three = await work.waitings.of_store(store.id, DAY)
+        one.place, two.place = 2, 1
+        one.postpones = 1
+        await work.waitings.save(two, WaitingStatus.WAITING, was_at=2)
+        await work.waitings.save(one, WaitingStatus.WAITING, was_at=1)
+        await work.commit()
+    async with uow() as work:
+        in_order = await work.waitings.of_store(store.id, DAY)
+        after_first = await work.waitings.of_store(store.id, DAY, after=1)
+        ahead_of_one = await work.waitings.count_waiting(store.id, DAY, below=2)
+    assert [(w.number, w.place, w.postpones) for w in in_order] == [(2, 1, 0), (1, 2, 1), (3, 3, 0)]
+    assert [w.number for w in after_first] == [1, 3]
+    assert ahead_of_one == 1
+    three.place = 2
+    with pytest.raises(ConcurrencyConflict):  # saved as if read at place 1: it was at 3
+        async with uow() as work:
+            await work.waitings.save(three, WaitingStatus.WAITING, was_at=1)
+            await work.commit()
+    async with uow() as work:
+        assert [w.place for w in await work.waitings.of_store(store.id, DAY)] == [1, 2, 3]

@@ -26,6 +26,10 @@ JSON = {"Content-Type": "application/json"}
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 BODIES = {
     ("post", "/stores"): "NewStoreBody",
+    ("patch", "/stores/{storeId}"): "StoreSettingsBody",
+    ("post", "/stores/{storeId}/waiting/pause"): "PauseBody",
+    ("post", "/waitings/{waitingId}/postpone"): "PostponeBody",
+    ("post", "/guest/waitings/{statusToken}/postpone"): "PostponeBody",
     ("post", "/v2/stores/{storeId}/waitings"): "CustomerJoin",
     ("post", "/v3/stores/{storeId}/waitings"): "CustomerJoin",
     ("post", "/v2/app/stores/{storeId}/waitings"): "GuestJoin",

@@ -7,7 +7,21 @@ import pytest
 
 from harness.httpkit import Api, Tokens, assert_problem, assert_waiting
 
-STORE_FIELDS = {"id", "name", "timeZone", "waitingOpen", "maxPartySize", "maxQueueSize", "avgServiceMinutes"}
+STORE_FIELDS = {
+    "id",
+    "name",
+    "timeZone",
+    "waitingOpen",
+    "maxPartySize",
+    "maxQueueSize",
+    "avgServiceMinutes",
+    "notifyAtRank",
+    "maxPostpones",
+    "dayStartsAt",
+    "webhookUrl",
+}
+# What a store gets for the settings only PATCH /stores/{storeId} changes (DOMAIN.md).
+TOOL_DEFAULTS = {"notifyAtRank": 3, "maxPostpones": 1, "dayStartsAt": "00:00", "webhookUrl": None}
 
 
 async def test_admin_creates_a_store_with_the_documented_defaults(client: httpx.AsyncClient, tokens: Tokens):
@@ -17,8 +31,9 @@ async def test_admin_creates_a_store_with_the_documented_defaults(client: httpx.
     store = response.json()
     assert set(store) == STORE_FIELDS
     assert isinstance(store["id"], int) and store["id"] >= 1
-    # DOMAIN.md: Asia/Seoul, party size 10, no queue limit, no estimate, and closed unless created open.
-    assert store == {
+    # DOMAIN.md: Asia/Seoul, party size 10, no queue limit, no estimate, and closed unless created open;
+    # getting close at rank 3, one postpone, the day starting at midnight, no webhook.
+    assert store == TOOL_DEFAULTS | {
         "id": store["id"],
         "name": "Cafe Onion",
         "timeZone": "Asia/Seoul",
@@ -41,7 +56,7 @@ async def test_every_optional_field_is_kept(client: httpx.AsyncClient, tokens: T
     response = await client.post("/stores", json=body, headers=tokens.admin)
 
     assert response.status_code == 201
-    assert response.json() == {"id": response.json()["id"], **body}
+    assert response.json() == {"id": response.json()["id"], **body, **TOOL_DEFAULTS}
 
 
 async def test_store_ids_are_distinct(make_store):
@@ -86,6 +101,7 @@ async def test_public_view_needs_no_token_and_shows_only_counts(client, store, a
         "waitingOpen": True,
         "waitingCount": 2,
         "estimatedWaitMinutes": 10,  # a newcomer would be third: 2 x 5 minutes
+        "estimateSource": "configured",
     }
 
 

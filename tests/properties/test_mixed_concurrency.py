@@ -451,7 +451,7 @@ async def _play(scenario: Mixed, storage: Storage, lock: Lock) -> Play:
     process = ProcessRegistrations(uow, lock, clock, LocalRequestStatuses(), announcer, LockTimes())
     register = RegisterWaiting(uow, lock, clock, announcer, LockTimes(), queue, process)
     submit = SubmitRegistration(uow, queue, LocalRequestStatuses())
-    move, switch = MoveWaiting(uow, clock, announcer), SwitchWaiting(uow, announcer)
+    move, switch = MoveWaiting(uow, clock, announcer), SwitchWaiting(uow, clock, announcer)
 
     attempts: list[Attempt] = []
     for index, op in enumerate(scenario.before + scenario.after):

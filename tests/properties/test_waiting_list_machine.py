@@ -1,4 +1,5 @@
-"""The domain's number rules under any sequence of registrations, moves, switches and midnights.
+"""The domain's number rules under any sequence of registrations, moves, switches, pauses and day starts
+(midnight, or the store's `dayStartsAt`).
 
 The machine plays the repository: before each registration it loads the day's list from the
 history the way the adapters do, so the domain decides on the same facts it would in production.
@@ -10,15 +11,17 @@ import itertools
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
 
 from application.guest_input import mobile_number
 from domain.customer import Customer
-from domain.errors import DomainError, InvalidTransition
+from domain.errors import DomainError, InvalidTransition, WaitingClosed
+from domain.estimates import Pace
 from domain.store import Store, zone
-from domain.waiting import Waiting, WaitingStatus
-from domain.waiting_list import Registration, WaitingList, ranks
+from domain.waiting import Canceller, Waiting, WaitingStatus
+from domain.waiting_list import Registration, WaitingList, postpone, ranks
 
 # Just before New York and Seoul nights, a day before daylight saving time starts in New York.
 START = datetime(2026, 3, 7, 14, 0, tzinfo=UTC)
@@ -63,6 +66,7 @@ class WaitingListMachine(RuleBasedStateMachine):
         max_queue_size=st.none() | st.integers(1, 8),
         avg_service_minutes=st.none() | st.integers(0, 15),
         waiting_open=st.sampled_from([True, True, False]),
+        day_starts_at=st.sampled_from([time(0), time(0), time(4, 30), time(23, 59)]),
     )
     def make_store(
         self,
@@ -71,6 +75,7 @@ class WaitingListMachine(RuleBasedStateMachine):
         max_queue_size: int | None,
         avg_service_minutes: int | None,
         waiting_open: bool,
+        day_starts_at: time,
     ) -> None:
         self.store = Store(
             id=1,
@@ -80,6 +85,7 @@ class WaitingListMachine(RuleBasedStateMachine):
             max_party_size=max_party_size,
             max_queue_size=max_queue_size,
             avg_service_minutes=avg_service_minutes,
+            day_starts_at=day_starts_at,
         )
 
     @property
@@ -109,6 +115,8 @@ class WaitingListMachine(RuleBasedStateMachine):
             return "VALIDATION_ERROR"
         if not store.waiting_open:
             return "WAITING_CLOSED"
+        if store.paused_until is not None and self.now < store.paused_until:
+            return "WAITING_PAUSED"
         if any(w.customer.key == customer.key for w in active):
             return "ALREADY_WAITING"
         if store.max_queue_size is not None and len(active) >= store.max_queue_size:
@@ -129,7 +137,7 @@ class WaitingListMachine(RuleBasedStateMachine):
         last_before = day.last_number
         trace_id = f"t{next(self.traces)}"
         try:
-            waiting = day.register(Registration(trace_id, 1, customer, party_size, trace_id), self.now)
+            waiting = day.register(Registration(trace_id, customer, party_size, trace_id), self.now)
         except DomainError as refusal:
             assert refusal.code == expected
             assert (day.last_number, day.registered) == (last_before, [])
@@ -143,7 +151,12 @@ class WaitingListMachine(RuleBasedStateMachine):
     @rule(waiting=waitings, action=st.sampled_from(["call", "seat", "cancel", "no_show"]))
     def move(self, waiting: Waiting, action: str) -> None:
         before, target = waiting.status, ALLOWED.get((waiting.status, action))
-        method = waiting.mark_no_show if action == "no_show" else getattr(waiting, action)
+        method = {
+            "call": waiting.call,
+            "seat": waiting.seat,
+            "cancel": lambda now: waiting.cancel(now, Canceller.CUSTOMER),
+            "no_show": waiting.mark_no_show,
+        }[action]
         try:
             method(self.now)
         except InvalidTransition:
@@ -151,6 +164,34 @@ class WaitingListMachine(RuleBasedStateMachine):
             assert waiting.status is before
             return
         assert waiting.status is target
+
+    @rule(waiting=waitings, places=st.integers(0, 6), most=st.integers(0, 2))
+    def postpone(self, waiting: Waiting, places: int, most: int) -> None:
+        """Step back in the queue: the entries passed are the next WAITING ones of its day."""
+        self.store.max_postpones = most
+        behind = [
+            w for w in self.history if w.business_date == waiting.business_date and w.place > waiting.place
+        ]
+        number, spent, before = waiting.number, waiting.postpones, {w.id: w.place for w in self.history}
+        in_line = sorted((w for w in behind if w.status is WaitingStatus.WAITING), key=lambda w: w.place)
+        try:
+            passed = postpone(waiting, behind, places, most)
+        except DomainError as refusal:
+            expected = (
+                "VALIDATION_ERROR"
+                if not 1 <= places <= 5
+                else "INVALID_TRANSITION"
+                if waiting.status is not WaitingStatus.WAITING
+                else "POSTPONE_LIMIT"
+            )
+            assert refusal.code == expected
+            assert {w.id: w.place for w in self.history} == before
+            return
+        assert passed == in_line[:places]
+        assert waiting.number == number
+        assert waiting.postpones == spent + (1 if passed else 0)
+        if passed:
+            assert waiting.place == max(before[w.id] for w in passed)
 
     @rule()
     def open_list(self) -> None:
@@ -160,16 +201,26 @@ class WaitingListMachine(RuleBasedStateMachine):
     def close_list(self) -> None:
         self.store.close_waiting()
 
+    @rule(minutes=st.integers(1, 240))
+    def pause(self, minutes: int) -> None:
+        if not self.store.waiting_open:
+            with pytest.raises(WaitingClosed):
+                self.store.pause(minutes, self.now)
+            return
+        self.store.pause(minutes, self.now)
+        assert self.store.paused_until == self.now + timedelta(minutes=minutes)
+
     @rule(minutes=st.integers(1, 300))
     def time_passes(self, minutes: int) -> None:
         self.now += timedelta(minutes=minutes)
 
     @rule(seconds=st.integers(-2, 2))
-    def near_local_midnight(self, seconds: int) -> None:
+    def near_the_next_day_start(self, seconds: int) -> None:
+        """Around the moment the store's next business day starts (local midnight or `dayStartsAt`)."""
         local_zone = zone(self.store.time_zone)
         tomorrow = self.now.astimezone(local_zone).date() + timedelta(days=1)
-        midnight = datetime.combine(tomorrow, time(0), tzinfo=local_zone).astimezone(UTC)
-        self.now = max(self.now, midnight + timedelta(seconds=seconds))
+        start = datetime.combine(tomorrow, self.store.day_starts_at, tzinfo=local_zone).astimezone(UTC)
+        self.now = max(self.now, start + timedelta(seconds=seconds))
 
     def days(self) -> dict[date, list[Waiting]]:
         by_day: dict[date, list[Waiting]] = defaultdict(list)
@@ -183,9 +234,13 @@ class WaitingListMachine(RuleBasedStateMachine):
             assert [w.number for w in waitings] == list(range(1, len(waitings) + 1))
 
     @invariant()
-    def a_waiting_belongs_to_the_local_day_it_was_made(self) -> None:
+    def a_waiting_belongs_to_the_business_day_it_was_made(self) -> None:
+        """The local day that starts at `dayStartsAt`: before it, the date of the day before."""
+        local_zone, start = zone(self.store.time_zone), self.store.day_starts_at
         for waiting in self.history:
-            assert waiting.business_date == self.store.business_date(waiting.created_at)
+            local = waiting.created_at.astimezone(local_zone)
+            expected = local.date() - timedelta(days=1) if local.time() < start else local.date()
+            assert waiting.business_date == expected
 
     @invariant()
     def at_most_one_active_waiting_per_customer_per_day(self) -> None:
@@ -193,10 +248,22 @@ class WaitingListMachine(RuleBasedStateMachine):
         assert len(keys) == len(set(keys))
 
     @invariant()
-    def ranks_are_one_to_k_over_waiting_entries_in_number_order(self) -> None:
+    def ranks_are_one_to_k_over_waiting_entries_in_queue_order(self) -> None:
         for waitings in self.days().values():
-            queue = sorted((w for w in waitings if w.status is WaitingStatus.WAITING), key=lambda w: w.number)
+            queue = sorted((w for w in waitings if w.status is WaitingStatus.WAITING), key=lambda w: w.place)
             assert ranks(waitings) == {w.id: rank for rank, w in enumerate(queue, start=1)}
+            assert sorted(ranks(waitings).values()) == list(range(1, len(queue) + 1))
+
+    @invariant()
+    def the_days_places_are_a_permutation_of_its_numbers(self) -> None:
+        for waitings in self.days().values():
+            assert sorted(w.place for w in waitings) == [w.number for w in waitings]
+
+    @invariant()
+    def without_postpones_queue_order_is_number_order(self) -> None:
+        for waitings in self.days().values():
+            if not any(w.postpones for w in waitings):
+                assert all(w.place == w.number for w in waitings)
 
     @invariant()
     def estimates_follow_rank(self) -> None:
@@ -206,7 +273,7 @@ class WaitingListMachine(RuleBasedStateMachine):
                 if self.store.avg_service_minutes is None
                 else (rank - 1) * self.store.avg_service_minutes
             )
-            assert self.store.estimated_wait(rank) == expected
+            assert Pace.of(self.store, None).wait(rank) == expected
 
 
 TestWaitingListMachine = WaitingListMachine.TestCase

@@ -140,7 +140,7 @@ class Service:
 
     @property
     def switch(self) -> SwitchWaiting:
-        return SwitchWaiting(self.uow_factory, self.announcer)
+        return SwitchWaiting(self.uow_factory, self.clock, self.announcer)
 
     @property
     def queries(self) -> Queries:

@@ -11,10 +11,16 @@ import copy
 import itertools
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from types import TracebackType
 from typing import Self
 
+from adapters.persistence.alerts import (
+    MemoryAlertsState,
+    MemoryCloseAlerts,
+    MemoryWebhookOutbox,
+    PendingAlerts,
+)
 from adapters.persistence.status_tokens import same_token, selector, well_formed
 from application.ports import ConcurrencyConflict
 from application.requests import RequestStatus
@@ -32,6 +38,7 @@ class MemoryDatabase:
     requests: dict[str, RequestStatus] = field(default_factory=dict)
     fences: dict[int, int] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    alerts: MemoryAlertsState = field(default_factory=MemoryAlertsState)
 
 
 def _copy(waiting: Waiting) -> Waiting:
@@ -45,9 +52,11 @@ class _Pending:
     stores: dict[int, Store] = field(default_factory=dict)
     new_waitings: dict[int, Waiting] = field(default_factory=dict)
     changed: dict[int, tuple[Waiting, WaitingStatus]] = field(default_factory=dict)
+    places: dict[int, int] = field(default_factory=dict)  # where each changed waiting was first read
     sequences: dict[tuple[int, date], tuple[int, int]] = field(default_factory=dict)
     requests: dict[str, RequestStatus] = field(default_factory=dict)
     fences: dict[int, int] = field(default_factory=dict)
+    alerts: PendingAlerts = field(default_factory=PendingAlerts)
 
 
 class MemoryStores:
@@ -122,9 +131,10 @@ class MemoryWaitings:
         found = next((w for w in self._all() if selector(w.status_token) == key), None)
         return _copy(found) if found and same_token(found.status_token, status_token) else None
 
-    async def save(self, waiting: Waiting, was: WaitingStatus) -> None:
+    async def save(self, waiting: Waiting, was: WaitingStatus, was_at: int | None = None) -> None:
         assert waiting.id is not None
         self._pending.changed[waiting.id] = (_copy(waiting), was)
+        self._pending.places.setdefault(waiting.id, waiting.place if was_at is None else was_at)
 
     async def of_store(
         self,
@@ -141,9 +151,17 @@ class MemoryWaitings:
             if w.store_id == store_id
             and w.business_date == business_date
             and status in (None, w.status)
-            and (after is None or w.number > after)
+            and (after is None or w.place > after)
         ]
-        return sorted(found, key=lambda w: w.number)[:limit]
+        return sorted(found, key=lambda w: w.place)[:limit]
+
+    async def last_calls(self, store_id: int, business_date: date, most: int) -> list[datetime]:
+        calls = [
+            w.called_at
+            for w in self._all()
+            if w.store_id == store_id and w.business_date == business_date and w.called_at is not None
+        ]
+        return sorted(calls, reverse=True)[:most]
 
     async def count_waiting(self, store_id: int, business_date: date, below: int | None = None) -> int:
         return sum(
@@ -152,7 +170,7 @@ class MemoryWaitings:
             if w.store_id == store_id
             and w.business_date == business_date
             and w.status is WaitingStatus.WAITING
-            and (below is None or w.number < below)
+            and (below is None or w.place < below)
         )
 
 
@@ -175,6 +193,8 @@ class MemoryUnitOfWork:
     stores: MemoryStores
     waitings: MemoryWaitings
     requests: MemoryRequests
+    close_alerts: MemoryCloseAlerts
+    webhooks: MemoryWebhookOutbox
 
     def __init__(self, db: MemoryDatabase) -> None:
         self._db = db
@@ -185,6 +205,8 @@ class MemoryUnitOfWork:
         self.stores = MemoryStores(self._db, self._pending)
         self.waitings = MemoryWaitings(self._db, self._pending)
         self.requests = MemoryRequests(self._db, self._pending)
+        self.close_alerts = MemoryCloseAlerts(self._db.alerts, self._pending.alerts, self.waitings)
+        self.webhooks = MemoryWebhookOutbox(self._db.alerts, self._pending.alerts)
         return self
 
     async def __aexit__(
@@ -204,6 +226,7 @@ class MemoryUnitOfWork:
         db.waitings.update({i: w for i, (w, _) in pending.changed.items()})
         db.requests.update(pending.requests)
         db.fences.update(pending.fences)
+        pending.alerts.apply(db.alerts)
         self._pending = _Pending()
 
     def _check(self, pending: _Pending) -> None:
@@ -213,12 +236,14 @@ class MemoryUnitOfWork:
             if db.sequences.get(key, 0) != first_seen:
                 raise ConcurrencyConflict("the day's sequence moved concurrently")
         for waiting_id, (_, was) in pending.changed.items():
-            if db.waitings[waiting_id].status is not was:
+            kept = db.waitings[waiting_id]
+            if kept.status is not was or kept.place != pending.places[waiting_id]:
                 raise ConcurrencyConflict(f"waiting {waiting_id} changed concurrently")
         if any(token < db.fences.get(store_id, 0) for store_id, token in pending.fences.items()):
             raise ConcurrencyConflict("the lock's lease ended; a newer holder wrote")
         if any(trace_id in db.requests for trace_id in pending.requests):
             raise ConcurrencyConflict("a request was decided concurrently")
+        pending.alerts.check(db.alerts)
         after = {**db.waitings, **pending.new_waitings, **{i: w for i, (w, _) in pending.changed.items()}}
         numbers = [(w.store_id, w.business_date, w.number) for w in after.values()]
         traces = [w.trace_id for w in after.values()]

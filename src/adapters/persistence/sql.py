@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence import rank_tree
+from adapters.persistence.alerts import SqlCloseAlerts, SqlWebhookOutbox
 from adapters.persistence.status_tokens import same_token, selector, well_formed
 from adapters.persistence.tables import ACTIVE as ACTIVE_WHERE
 from adapters.persistence.tables import (
@@ -44,7 +45,7 @@ from application.requests import RequestState, RequestStatus
 from domain.customer import Channel, Customer
 from domain.errors import AlreadyWaiting
 from domain.store import Store
-from domain.waiting import Waiting, WaitingStatus
+from domain.waiting import Canceller, Waiting, WaitingStatus
 from domain.waiting_list import WaitingList
 
 ACTIVE_CUSTOMER = "uq_waitings_active_customer"
@@ -118,6 +119,12 @@ def _store_row(store: Store) -> dict[str, Any]:
         "max_party_size": store.max_party_size,
         "max_queue_size": store.max_queue_size,
         "avg_service_minutes": store.avg_service_minutes,
+        "notify_at_rank": store.notify_at_rank,
+        "max_postpones": store.max_postpones,
+        "day_starts_at": store.day_starts_at,
+        "webhook_url": store.webhook_url,
+        "webhook_secret": store.webhook_secret,
+        "paused_until": _utc(store.paused_until),
     }
 
 
@@ -130,6 +137,12 @@ def _store(row: RowMapping) -> Store:
         max_party_size=row["max_party_size"],
         max_queue_size=row["max_queue_size"],
         avg_service_minutes=row["avg_service_minutes"],
+        notify_at_rank=row["notify_at_rank"],
+        max_postpones=row["max_postpones"],
+        day_starts_at=row["day_starts_at"],
+        webhook_url=row["webhook_url"],
+        webhook_secret=row["webhook_secret"],
+        paused_until=_utc(row["paused_until"]),
     )
 
 
@@ -174,7 +187,7 @@ class SqlWaitings:
         if not new:
             return
         await self._advance(waiting_list, previous=waiting_list.last_number - len(new), joined=len(new))
-        await self._rank(waiting_list.store.id, waiting_list.business_date, [(w.number, 1) for w in new])
+        await self._rank(waiting_list.store.id, waiting_list.business_date, [(w.place, 1) for w in new])
         try:
             ids = await _insert_rows(self._db, waitings, [_waiting_row(w) for w in new], returning="number")
         except IntegrityError as error:
@@ -229,9 +242,13 @@ class SqlWaitings:
         row = (await self._db.execute(select(waitings).where(condition))).mappings().first()
         return _waiting(row) if row else None
 
-    async def save(self, waiting: Waiting, was: WaitingStatus) -> None:
+    async def save(self, waiting: Waiting, was: WaitingStatus, was_at: int | None = None) -> None:
         values = _waiting_row(waiting)
-        statement = update(waitings).where(waitings.c.id == waiting.id, waitings.c.status == str(was))
+        statement = update(waitings).where(
+            waitings.c.id == waiting.id,
+            waitings.c.status == str(was),
+            waitings.c.place == (waiting.place if was_at is None else was_at),
+        )
         try:
             result = await self._db.execute(statement.values(values))
         except IntegrityError as error:
@@ -256,10 +273,10 @@ class SqlWaitings:
             )
         )
         if left_waiting:
-            await self._rank(waiting.store_id, waiting.business_date, [(waiting.number, -left_waiting)])
+            await self._rank(waiting.store_id, waiting.business_date, [(waiting.place, -left_waiting)])
 
     async def _rank(self, store_id: int, business_date: date, deltas: list[tuple[int, int]]) -> None:
-        """Add the (number, +1/-1) changes to the day's rank tree: one statement for a batch."""
+        """Add the (place, +1/-1) changes to the day's rank tree: one statement for a batch."""
         rows = [
             {"store_id": store_id, "business_date": business_date, "node": node, "waiting": delta}
             for node, delta in rank_tree.changes(deltas).items()
@@ -290,12 +307,21 @@ class SqlWaitings:
         if status is not None:
             query = query.where(waitings.c.status == str(status))
         if after is not None:
-            query = query.where(waitings.c.number > after)
-        rows = (await self._db.execute(query.order_by(waitings.c.number).limit(limit))).mappings()
+            query = query.where(waitings.c.place > after)
+        rows = (await self._db.execute(query.order_by(waitings.c.place).limit(limit))).mappings()
         return [_waiting(row) for row in rows]
 
+    async def last_calls(self, store_id: int, business_date: date, most: int) -> list[datetime]:
+        latest = (
+            select(waitings.c.called_at)
+            .where(*_day_of(waitings, store_id, business_date), waitings.c.called_at.is_not(None))
+            .order_by(waitings.c.called_at.desc())
+            .limit(most)
+        )
+        return [moment for moment in map(_utc, (await self._db.scalars(latest)).all()) if moment is not None]
+
     async def count_waiting(self, store_id: int, business_date: date, below: int | None = None) -> int:
-        """The day's kept WAITING count, or below a number the sum of at most 21 rank tree rows."""
+        """The day's kept WAITING count, or below a place the sum of at most 21 rank tree rows."""
         if below is None:
             kept = select(waiting_sequences.c.waiting_count).where(
                 *_day_of(waiting_sequences, store_id, business_date)
@@ -310,8 +336,8 @@ class SqlWaitings:
             rest = select(func.count()).where(
                 *_day_of(waitings, store_id, business_date),
                 waitings.c.status == str(WaitingStatus.WAITING),
-                waitings.c.number > rank_tree.SIZE,
-                waitings.c.number < below,
+                waitings.c.place > rank_tree.SIZE,
+                waitings.c.place < below,
             )
             counted += int(await self._db.scalar(rest) or 0)
         return counted
@@ -389,6 +415,9 @@ def _waiting_row(waiting: Waiting) -> dict[str, Any]:
         "seated_at": _utc(waiting.seated_at),
         "cancelled_at": _utc(waiting.cancelled_at),
         "no_show_at": _utc(waiting.no_show_at),
+        "cancelled_by": waiting.cancelled_by and str(waiting.cancelled_by),
+        "place": waiting.place,
+        "postpones": waiting.postpones,
     }
 
 
@@ -413,6 +442,9 @@ def _waiting(row: RowMapping) -> Waiting:
         seated_at=_utc(row["seated_at"]),
         cancelled_at=_utc(row["cancelled_at"]),
         no_show_at=_utc(row["no_show_at"]),
+        cancelled_by=row["cancelled_by"] and Canceller(row["cancelled_by"]),
+        place=row["place"],
+        postpones=row["postpones"],
     )
 
 
@@ -465,6 +497,8 @@ class SqlUnitOfWork:
     stores: SqlStores
     waitings: SqlWaitings
     requests: SqlRequests
+    close_alerts: SqlCloseAlerts
+    webhooks: SqlWebhookOutbox
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -476,6 +510,8 @@ class SqlUnitOfWork:
         self.stores = SqlStores(self._connection)
         self.waitings = SqlWaitings(self._connection)
         self.requests = SqlRequests(self._connection)
+        self.close_alerts = SqlCloseAlerts(self._connection)
+        self.webhooks = SqlWebhookOutbox(self._connection)
         return self
 
     async def __aexit__(

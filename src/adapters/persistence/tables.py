@@ -20,6 +20,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
+    Time,
     UniqueConstraint,
     text,
 )
@@ -40,6 +42,12 @@ stores = Table(
     Column("max_party_size", Integer, nullable=False),
     Column("max_queue_size", Integer),
     Column("avg_service_minutes", Integer),
+    Column("notify_at_rank", Integer),
+    Column("max_postpones", Integer, nullable=False, server_default=text("1")),
+    Column("day_starts_at", Time, nullable=False, server_default=text("'00:00:00'")),
+    Column("webhook_url", String(2000)),
+    Column("webhook_secret", String(100)),
+    Column("paused_until", DateTime(timezone=True)),
     CheckConstraint("max_party_size >= 1", name="ck_stores_max_party_size"),
 )
 
@@ -89,6 +97,10 @@ waitings = Table(
     Column("seated_at", DateTime(timezone=True)),
     Column("cancelled_at", DateTime(timezone=True)),
     Column("no_show_at", DateTime(timezone=True)),
+    Column("cancelled_by", String(8)),
+    # Queue order (domain Waiting.place): the number until a postpone hands places round.
+    Column("place", Integer, nullable=False, server_default=text("0")),
+    Column("postpones", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("store_id", "business_date", "number", name="uq_waitings_number"),
     UniqueConstraint("trace_id", name="uq_waitings_trace_id"),
     UniqueConstraint("status_selector", name="uq_waitings_status_selector"),
@@ -112,6 +124,10 @@ Index(
 )
 # Admission counts and ranks read one store's day by status.
 Index("ix_waitings_store_day_status", waitings.c.store_id, waitings.c.business_date, waitings.c.status)
+# Lists and ranks read one store's day in queue order.
+Index("ix_waitings_store_day_place", waitings.c.store_id, waitings.c.business_date, waitings.c.place)
+# The estimate reads the day's last calls (domain/estimates.py): a few rows, however long the day.
+Index("ix_waitings_store_day_called", waitings.c.store_id, waitings.c.business_date, waitings.c.called_at)
 
 # The largest fencing token of the store's lock that a write was made under: a holder whose lease
 # ended (paused, then resumed) brings a smaller one, and its write is refused.
@@ -154,3 +170,45 @@ Index(
     queued_registrations.c.seq,
 )
 Index("ix_queued_registrations_store", queued_registrations.c.store_id, queued_registrations.c.seq)
+
+# Requests sent under an Idempotency-Key (application/idempotency.py), one row per caller and key:
+# the claim of the attempt answering it, then the answer a retry gets again; forgotten after 24 h.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("caller", String(200), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("claim", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("held_until", DateTime(timezone=True)),
+    Column("status", Integer),
+    Column("media_type", String(100)),
+    Column("body", LargeBinary),
+)
+# The sweep reads the soonest expired first, however many rows there are.
+Index("ix_idempotency_keys_expires_at", idempotency_keys.c.expires_at)
+
+# When the waiting was told its turn is getting close (DOMAIN.md): set once, by the one
+# transaction that finds it still unset, so however many processes announce ranks it is told once.
+waitings.append_column(Column("close_notified_at", DateTime(timezone=True)))
+
+# Webhooks to send (application/webhooks.py), kept in the transaction of the change that made them,
+# so a restart loses none; each claim counts an attempt and holds the row until `next_attempt_at`.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", String(500)),
+    CheckConstraint("status IN ('PENDING', 'GIVEN_UP')", name="ck_webhook_deliveries_status"),
+)
+# The delivery workers read what is due, soonest first, however many were given up on.
+Index("ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at)

@@ -31,12 +31,16 @@ class ProblemCode(StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     ALREADY_WAITING = "ALREADY_WAITING"
     WAITING_CLOSED = "WAITING_CLOSED"
+    WAITING_PAUSED = "WAITING_PAUSED"
     QUEUE_FULL = "QUEUE_FULL"
     INVALID_TRANSITION = "INVALID_TRANSITION"
+    POSTPONE_LIMIT = "POSTPONE_LIMIT"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
     LOCK_TIMEOUT = "LOCK_TIMEOUT"
+    IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     DOMAIN_ERROR = "DOMAIN_ERROR"
@@ -91,6 +95,18 @@ class Store(msgspec.Struct, rename="camel", kw_only=True):
     max_party_size: Annotated[int, msgspec.Meta(ge=1)]
     max_queue_size: Annotated[int, msgspec.Meta(ge=1)] | None
     avg_service_minutes: Count | None
+    notify_at_rank: Annotated[int, msgspec.Meta(ge=1)] | None
+    max_postpones: Count
+    day_starts_at: Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    webhook_url: str | None
+    paused_until: Annotated[datetime, msgspec.Meta(description="While the list is paused.")] | None = None
+    webhook_secret: (
+        Annotated[
+            str,
+            msgspec.Meta(description="The webhook's signing secret: answered once, when webhookUrl is set."),
+        ]
+        | None
+    ) = None
 
 
 class PublicStore(msgspec.Struct, rename="camel", kw_only=True):
@@ -101,11 +117,88 @@ class PublicStore(msgspec.Struct, rename="camel", kw_only=True):
     waiting_open: bool
     waiting_count: Count
     estimated_wait_minutes: Count | None
+    estimate_source: Literal["history", "configured"] | None
+    paused_until: Annotated[datetime, msgspec.Meta(description="While the list is paused.")] | None = None
 
 
 class WaitingPage(msgspec.Struct, kw_only=True):
     items: list[Waiting]
     next: str | None
+
+
+Minutes = Annotated[float, msgspec.Meta(ge=0, description="Minutes, to one decimal.")]
+
+
+class DayRegistrations(msgspec.Struct, kw_only=True):
+    total: Count
+    user: Annotated[int, msgspec.Meta(ge=0, description="Customers in the app (channel USER).")]
+    app: Annotated[int, msgspec.Meta(ge=0, description="Guests at the store's tablet (channel APP).")]
+
+
+class DayCancellations(msgspec.Struct, rename="camel", kw_only=True):
+    """`total` also counts waitings cancelled before the service recorded who cancelled, so it may
+    be more than `byCustomer` + `byStore`."""
+
+    total: Count
+    by_customer: Annotated[int, msgspec.Meta(ge=0, description="By the customer, or the guest's link.")]
+    by_store: Annotated[int, msgspec.Meta(ge=0, description="By the store's staff or an admin.")]
+
+
+class WaitToCall(msgspec.Struct, rename="camel", kw_only=True):
+    """From registration to call, over the day's waitings that were called (whatever became of
+    them); percentiles interpolated linearly between the closest ranks (numpy's default, Excel's
+    PERCENTILE.INC), null when no one was called."""
+
+    calls: Count
+    p50_minutes: Minutes | None
+    p90_minutes: Minutes | None
+
+
+class QuarterHour(msgspec.Struct, kw_only=True):
+    start: Annotated[
+        datetime, msgspec.Meta(description="The quarter hour's start, in the store's local time and offset.")
+    ]
+    count: Count
+
+
+class DayStats(msgspec.Struct, rename="camel", kw_only=True):
+    """A store's business day in figures (counts by the waitings' status now)."""
+
+    store_id: Id
+    business_date: date
+    day_over: Annotated[
+        bool, msgspec.Meta(description="The business day has ended: its figures will not change.")
+    ]
+    registrations: DayRegistrations
+    seated: Count
+    cancelled: DayCancellations
+    no_shows: Count
+    left_open: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            description="WAITING or CALLED: for a past day, left open when it ended; for today, open now.",
+        ),
+    ]
+    no_show_rate: (
+        Annotated[
+            float,
+            msgspec.Meta(
+                ge=0, le=1, description="noShows / (seated + noShows), to 4 decimals; null if both are 0."
+            ),
+        ]
+        | None
+    )
+    wait_to_call: WaitToCall
+    registrations_per_15_minutes: Annotated[
+        list[QuarterHour],
+        msgspec.Meta(
+            description=(
+                "Registrations per quarter hour of local time, from the first registration's to the"
+                " last's, empty quarters between them included (empty when no one registered)."
+            )
+        ),
+    ]
 
 
 class Queued(msgspec.Struct, rename="camel", kw_only=True):
@@ -140,9 +233,19 @@ class Ready(msgspec.Struct):
 
 
 StoreEventName = Literal[
-    "snapshot", "registered", "opened", "closed", "called", "seated", "cancelled", "no_show"
+    "snapshot",
+    "registered",
+    "opened",
+    "closed",
+    "paused",
+    "updated",
+    "postponed",
+    "called",
+    "seated",
+    "cancelled",
+    "no_show",
 ]
-WaitingEventName = Literal["snapshot", "rank", "called", "seated", "cancelled", "no_show"]
+WaitingEventName = Literal["snapshot", "rank", "getting_close", "called", "seated", "cancelled", "no_show"]
 RequestEventName = Literal["registered", "rejected", "failed"]
 
 
@@ -155,14 +258,16 @@ class LiveEvent(msgspec.Struct, kw_only=True):
 
 class StoreEvent(LiveEvent, kw_only=True):
     """A change of the store's list. `data` is one JSON object: for `snapshot` the Store and its
-    active list (`{store, items}`), for `opened` and `closed` the Store, else the Waiting."""
+    active list (`{store, items}`), for `opened`, `closed`, `paused` and `updated` the Store, else
+    the Waiting (for `postponed`, the one that stepped back, with its new rank)."""
 
     event: StoreEventName
 
 
 class WaitingEvent(LiveEvent, kw_only=True):
     """A change of one waiting. `data` is one JSON object: `{rank, estimatedWaitMinutes}` for
-    `rank`, else the Waiting. The stream ends after `seated`, `cancelled` or `no_show`."""
+    `rank` and `getting_close` (once, when the rank first reaches the store's `notifyAtRank`),
+    else the Waiting. The stream ends after `seated`, `cancelled` or `no_show`."""
 
     event: WaitingEventName
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +33,7 @@ from entrypoints.http.controllers.waitings import GuestController, WaitingContro
 from entrypoints.http.dependencies import resolve_in_order
 from entrypoints.http.metrics import Metrics
 from entrypoints.http.openapi import operation_id
+from entrypoints.http.pages import PagesController, static_files
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import WINDOW_SECONDS, RateCounter, RateLimit
 from entrypoints.http.sse import StreamCap
@@ -46,9 +49,12 @@ INJECTED = (
     "submit",
     "create_store",
     "switch_waiting",
+    "update_store",
     "move_waiting",
     "queries",
     "live",
+    "idempotency",
+    "day_stats",
 )
 
 
@@ -104,11 +110,20 @@ def create_app(container: Container | None = None) -> Litestar:
             for request in await worked.all_pending():
                 await statuses.put(RequestStatus.queued(request))
             await worked.start(container.registrations().decided(process), process.give_up)
+        # Expired idempotency keys are forgotten apart from the requests (application/idempotency.py).
+        sweeping = asyncio.create_task(container.idempotency().keep_swept())
+        # Webhooks are sent here, apart from the requests that made them (application/webhooks.py).
+        webhooks = container.deliver_webhooks()
+        webhooks.start()
         try:
             yield
         finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
             if worked is not None:
                 await worked.stop()
+            await webhooks.stop()
             await stop(container)
 
     dependencies = {name: _provide(getattr(container, name)) for name in INJECTED}
@@ -123,6 +138,8 @@ def create_app(container: Container | None = None) -> Litestar:
             WaitingController,
             GuestController,
             OperationsController,
+            PagesController,
+            static_files(),
         ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -39,12 +39,24 @@ PROBLEMS = {
     409: "A rule refused it: see `code`.",
     413: "PAYLOAD_TOO_LARGE: the body is over the limit (64 KiB by default).",
     415: "UNSUPPORTED_MEDIA_TYPE: the body must be application/json.",
+    422: "IDEMPOTENCY_KEY_REUSED: this Idempotency-Key was first sent with another body or path.",
     429: "TOO_MANY_REQUESTS: over the limit of requests a minute from this address.",
     503: "LOCK_TIMEOUT or UNAVAILABLE: retry after `Retry-After` seconds.",
 }
 CONFLICTS = {
-    "register": "WAITING_CLOSED, ALREADY_WAITING or QUEUE_FULL (the first that applies, in that order).",
+    "register": (
+        "WAITING_CLOSED, WAITING_PAUSED, ALREADY_WAITING or QUEUE_FULL (the first that applies, in that order)."
+    ),
+    "pause": "WAITING_CLOSED: a closed list cannot be paused; open it first.",
+    "postpone": (
+        "POSTPONE_LIMIT: the waiting postponed as often as its store allows; "
+        "INVALID_TRANSITION: it is no longer WAITING."
+    ),
     "move": "INVALID_TRANSITION: the waiting is not in a status this action applies to.",
+    "key": (
+        "IDEMPOTENCY_KEY_IN_PROGRESS: the first request with this Idempotency-Key is still being"
+        " answered; retry after `Retry-After` seconds."
+    ),
 }
 
 # What every operation may answer: any request may be over the rate limit, and any that reads

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from application.access import Forbidden
+from application.idempotency import IdempotencyKeyInProgress
 from application.ports import ConcurrencyConflict, QueueUnavailable
 from domain.errors import DomainError, LockTimeout, ValidationError
 
@@ -27,9 +28,13 @@ STATUS_OF_CODE = {
     "NOT_FOUND": 404,
     "ALREADY_WAITING": 409,
     "WAITING_CLOSED": 409,
+    "WAITING_PAUSED": 409,
     "QUEUE_FULL": 409,
     "INVALID_TRANSITION": 409,
+    "POSTPONE_LIMIT": 409,
     "LOCK_TIMEOUT": 503,
+    "IDEMPOTENCY_KEY_IN_PROGRESS": 409,
+    "IDEMPOTENCY_KEY_REUSED": 422,
 }
 
 CODE_OF_STATUS = {
@@ -57,6 +62,7 @@ TITLES = {
     409: "Conflict",
     413: "Payload too large",
     415: "Unsupported media type",
+    422: "Unprocessable content",
     429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
@@ -94,6 +100,8 @@ def domain_error(_: Request[Any, Any, Any], error: DomainError) -> Response[dict
         return problem(403, "FORBIDDEN", error.detail)
     if isinstance(error, LockTimeout):
         return problem(503, error.code, "the store is busy; retry shortly")
+    if isinstance(error, IdempotencyKeyInProgress):
+        return problem(status, error.code, error.detail, headers={"Retry-After": str(error.retry_after)})
     return problem(status, error.code, error.detail)
 
 

@@ -3,11 +3,14 @@ stands and its caller is answered as if they had been (a 503 would say "not take
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pytest
+
 from adapters.notify.local import LocalNotifier
-from unit.helpers import Service, staff, user_request
+from unit.helpers import Service, published, staff, user_request
 
 
 class NotifierAway(LocalNotifier):
@@ -30,3 +33,35 @@ async def test_a_registration_and_a_move_stand_and_are_answered_when_their_event
 
     assert (first["number"], second["number"], called["status"]) == (1, 2, "CALLED")
     assert service.waiting_numbers(store.id) == [1, 2]
+
+
+async def test_events_not_sent_are_logged_with_what_they_told_and_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service = Service(notifier=NotifierAway())
+    store = await service.add_store()
+
+    with caplog.at_level(logging.WARNING, logger="application.announcements"):
+        first = await service.register(user_request(store.id, "u1"))
+        await service.move.by_store(staff(store.id), store.id, first["id"], "call")
+        await service.switch(staff(store.id), store.id, open_=False)
+
+    why = "ConnectionError('Connection closed by server.')"
+    assert [record.getMessage() for record in caplog.records] == [
+        f"live events not sent (registered): {why}",
+        f"live events not sent (moved): {why}",
+        f"live events not sent (store_changed): {why}",
+    ]
+
+
+async def test_a_move_tells_the_waitings_stream_and_its_stores_stream_what_the_waiting_is_now() -> None:
+    service = Service()
+    store = await service.add_store()
+    waiting = await service.register(user_request(store.id, "u1"))
+
+    called = await service.move.by_store(staff(store.id), store.id, waiting["id"], "call")
+
+    [on_its_own] = await published(service.notifier, f"waiting:{waiting['id']}")
+    on_the_stores = (await published(service.notifier, f"store:{store.id}"))[-1]
+    assert (on_its_own.type, dict(on_its_own.data)) == ("called", called)
+    assert (on_the_stores.type, dict(on_the_stores.data)) == ("called", called)

@@ -107,7 +107,7 @@ def test_a_rank_view_carries_the_estimate() -> None:
 
 
 def test_the_public_view_estimates_the_wait_of_the_next_arrival() -> None:
-    view = public_store_view(STORE, waiting_count=4)
+    view = public_store_view(STORE, waiting_count=4, now=NOW)
 
     assert view == {
         "id": 7,
@@ -115,4 +115,5 @@ def test_the_public_view_estimates_the_wait_of_the_next_arrival() -> None:
         "waitingOpen": False,
         "waitingCount": 4,
         "estimatedWaitMinutes": 20,
+        "estimateSource": "configured",
     }

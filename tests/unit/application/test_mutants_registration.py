@@ -198,6 +198,25 @@ class TestRecentStores:
 
         assert opened == 4  # the third store's read found two kept and began afresh
 
+    async def test_ten_thousand_stores_are_kept_by_default(self) -> None:
+        service = Service()
+        for store_id in range(1, 10_002):
+            service.db.stores[store_id] = Store(id=store_id, name=f"Store {store_id}")
+        opened = 0
+
+        def counted() -> UnitOfWork:
+            nonlocal opened
+            opened += 1
+            return service.uow_factory()
+
+        stores = RecentStores(counted, clock=lambda: 0.0)
+        for store_id in [*range(1, 10_001), 1]:
+            await stores.get(store_id)
+        assert opened == 10_000  # all kept: the first is read once
+        for store_id in [10_001, 1]:
+            await stores.get(store_id)
+        assert opened == 10_002  # the ten-thousand-and-first began afresh
+
     async def test_a_finished_read_leaves_the_event_loop_nothing_to_report(self) -> None:
         service = Service()
         store = await service.add_store()

@@ -24,7 +24,7 @@ async def test_a_new_store_keeps_every_setting_it_was_given() -> None:
         waiting_open=True,
     )
 
-    view = await CreateStore(service.uow_factory)(ADMIN, new)
+    view = await CreateStore(service.uow_factory, service.clock)(ADMIN, new)
 
     stored = service.db.stores[view["id"]]
     assert (stored.time_zone, stored.max_party_size, stored.max_queue_size) == ("Asia/Tokyo", 6, 40)
@@ -37,6 +37,10 @@ async def test_a_new_store_keeps_every_setting_it_was_given() -> None:
         "maxPartySize": 6,
         "maxQueueSize": 40,
         "avgServiceMinutes": 7,
+        "notifyAtRank": 3,
+        "maxPostpones": 1,
+        "dayStartsAt": "00:00",
+        "webhookUrl": None,
     }
 
 

@@ -62,3 +62,17 @@ async def test_a_guest_cancelling_moves_those_behind_up() -> None:
     await service.move.by_guest(token)
 
     assert await rank_events(service, second) == [{"rank": 1, "estimatedWaitMinutes": None}]
+
+
+async def test_a_called_waiting_behind_the_one_who_leaves_hears_no_rank() -> None:
+    service = Service()
+    store_id, (first, called, third) = await queue_of(service, 3)
+    await service.move.by_store(staff(store_id), store_id, called["id"], "call")
+
+    await service.move.by_store(staff(store_id), store_id, first["id"], "cancel")
+
+    assert await rank_events(service, called) == []
+    assert await rank_events(service, third) == [
+        {"rank": 2, "estimatedWaitMinutes": None},
+        {"rank": 1, "estimatedWaitMinutes": None},
+    ]

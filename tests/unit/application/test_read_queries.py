@@ -137,3 +137,79 @@ async def test_a_decided_request_is_found_in_the_log_when_its_status_was_forgott
     await service.statuses.forget(request.trace_id)
 
     assert (await service.queries.request(customer("u1"), request.trace_id))["status"] == "REGISTERED"
+
+
+async def test_a_stores_snapshot_holds_its_settings_and_todays_active_waitings_ranked() -> None:
+    service = Service()
+    store = await service.add_store(avg_service_minutes=6)
+    yesterday = await service.register(user_request(store.id, "u0"))
+    service.clock.advance(timedelta(days=1))
+    views = [await service.register(user_request(store.id, f"u{i}")) for i in range(1, 6)]
+    for action, view in [("call", views[0]), ("call", views[1]), ("seat", views[1]), ("cancel", views[2])]:
+        await service.move.by_store(staff(store.id), store.id, view["id"], action)
+
+    snapshot = await service.queries.store_snapshot(staff(store.id), store.id)
+
+    assert (snapshot["store"]["id"], snapshot["store"]["avgServiceMinutes"]) == (store.id, 6)
+    assert [
+        (i["number"], i["status"], i.get("rank"), i.get("estimatedWaitMinutes")) for i in snapshot["items"]
+    ] == [
+        (1, "CALLED", None, None),
+        (4, "WAITING", 1, 0),
+        (5, "WAITING", 2, 6),
+    ]
+    assert yesterday["id"] not in [i["id"] for i in snapshot["items"]]
+
+
+async def test_a_stores_snapshot_is_for_its_staff() -> None:
+    service = Service()
+    store = await service.add_store()
+
+    with pytest.raises(Forbidden):
+        await service.queries.store_snapshot(staff(store.id + 1), store.id)
+
+
+async def test_a_request_still_queued_is_followed_as_queued() -> None:
+    service = Service()
+    store = await service.add_store()
+    request = user_request(store.id, "u1")
+    await service.submit(request)
+
+    view = await service.queries.request(customer("u1"), request.trace_id)
+
+    assert view == {"traceId": request.trace_id, "storeId": store.id, "status": "QUEUED"}
+
+
+async def test_after_a_restart_a_decided_request_is_answered_from_the_request_log() -> None:
+    service = Service()
+    store = await service.add_store()
+    request = user_request(store.id, "u1")
+    await service.process([request])
+    restarted = Service(db=service.db)  # the statuses were kept in the old process's memory
+
+    view = await restarted.queries.request(customer("u1"), request.trace_id)
+
+    assert (view["status"], view["waiting"]["number"]) == ("REGISTERED", 1)
+
+
+async def test_a_status_that_missed_the_outcome_gives_way_to_the_request_log() -> None:
+    service = Service()
+    store = await service.add_store()
+    request = user_request(store.id, "u1")
+    await service.submit(request)  # QUEUED in the statuses
+    await Service(db=service.db).process([request])  # decided where those statuses never heard of it
+
+    view = await service.queries.request(customer("u1"), request.trace_id)
+
+    assert (view["status"], view["waiting"]["number"]) == ("REGISTERED", 1)
+
+
+async def test_the_stores_staff_follow_a_guests_request_with_its_status_token() -> None:
+    service = Service()
+    store = await service.add_store()
+    request = guest_request(store.id)
+    await service.process([request])
+
+    view = await service.queries.request(staff(store.id), request.trace_id)
+
+    assert view["waiting"]["statusToken"] == service.db.waitings[view["waiting"]["id"]].status_token

@@ -53,3 +53,28 @@ async def test_a_failed_read_fails_those_who_shared_it_and_the_next_one_is_read_
     with pytest.raises(ConnectionRefusedError):
         await shared.read(1, flaky)
     assert await shared.read(1, flaky) == {"read": 2}
+
+
+async def test_a_read_cancelled_from_within_cancels_those_who_shared_it_instead_of_leaving_them_hanging() -> (
+    None
+):
+    shared = SharedReads[int]()
+
+    async def cancelled() -> dict[str, int]:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(shared.read(1, cancelled), 1)
+
+
+async def test_reads_leave_no_error_behind_for_the_event_loop() -> None:
+    reported: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    shared, reads = SharedReads[int](), Reads()
+    reads.gate.set()
+
+    await asyncio.gather(*(shared.read(key, reads) for key in (1, 1, 2)))
+    await asyncio.sleep(0)  # the done-callbacks of the finished reads run
+
+    assert reported == []

@@ -12,7 +12,7 @@ from unit.helpers import ADMIN, Service, customer, event_types, staff, user_requ
 
 async def test_only_an_admin_creates_a_store_and_it_starts_closed() -> None:
     service = Service()
-    create = CreateStore(service.uow_factory)
+    create = CreateStore(service.uow_factory, service.clock)
 
     view = await create(ADMIN, NewStore(name=" Onion Bakery "))
 
@@ -25,7 +25,9 @@ async def test_a_store_with_bad_settings_is_not_created() -> None:
     service = Service()
 
     with pytest.raises(ValidationError):
-        await CreateStore(service.uow_factory)(ADMIN, NewStore(name="x", time_zone="Mars/Olympus"))
+        await CreateStore(service.uow_factory, service.clock)(
+            ADMIN, NewStore(name="x", time_zone="Mars/Olympus")
+        )
 
     assert service.db.stores == {}
 

@@ -6,7 +6,7 @@ raised, these check what it says.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 import pytest
 
@@ -16,6 +16,7 @@ from domain.errors import (
     DomainError,
     FieldError,
     InvalidTransition,
+    NotFound,
     QueueFull,
     ValidationError,
     WaitingClosed,
@@ -28,7 +29,7 @@ NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
 def joining(user_id: str) -> Registration:
-    return Registration(f"trace-{user_id}", 7, Customer.user(user_id), 2, status_token=f"token-{user_id}")
+    return Registration(f"trace-{user_id}", Customer.user(user_id), 2, status_token=f"token-{user_id}")
 
 
 def refusal(day: WaitingList, registration: Registration) -> DomainError:
@@ -105,6 +106,10 @@ def test_a_refused_transition_names_the_action_as_clients_write_it_and_the_statu
         ({"max_queue_size": 0}, FieldError("maxQueueSize", "must be at least 1")),
         ({"avg_service_minutes": -1}, FieldError("avgServiceMinutes", "must not be negative")),
         ({"time_zone": "Mars/Olympus"}, FieldError("timeZone", "unknown time zone 'Mars/Olympus'")),
+        ({"notify_at_rank": 101}, FieldError("notifyAtRank", "must be between 1 and 100, or null")),
+        ({"max_postpones": 11}, FieldError("maxPostpones", "must be between 0 and 10")),
+        ({"day_starts_at": time(4, 30, 15)}, FieldError("dayStartsAt", "must be a local time HH:MM")),
+        ({"day_starts_at": time(4, 30, tzinfo=UTC)}, FieldError("dayStartsAt", "must be a local time HH:MM")),
     ],
 )
 def test_a_bad_setting_names_its_field_and_what_is_wrong(
@@ -121,3 +126,32 @@ def test_a_party_too_large_is_told_the_stores_limit() -> None:
 
     assert refused.value.errors == [FieldError("partySize", "must be between 1 and 6")]
     assert refused.value.detail == "partySize: must be between 1 and 6"
+
+
+@pytest.mark.parametrize(("detail", "said"), [("", "NOT_FOUND"), ("waiting not found", "waiting not found")])
+def test_a_domain_error_says_its_detail_or_else_its_code(detail: str, said: str) -> None:
+    error = NotFound(detail)
+
+    assert (error.detail, str(error)) == (said, said)
+
+
+def test_a_domain_error_without_a_detail_says_its_code() -> None:
+    assert (NotFound().detail, str(NotFound())) == ("NOT_FOUND", "NOT_FOUND")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"max_party_size": 1},
+        {"notify_at_rank": 1},
+        {"notify_at_rank": 100},
+        {"notify_at_rank": None},
+        {"max_postpones": 0},
+        {"max_postpones": 10},
+        {"day_starts_at": time(4, 30)},
+    ],
+)
+def test_the_bounds_of_a_setting_are_settings_too(settings: dict[str, object]) -> None:
+    store = Store(id=1, name="Onion Bakery", **settings)  # type: ignore[arg-type]
+
+    assert [getattr(store, name) for name in settings] == list(settings.values())

@@ -23,7 +23,7 @@ def day_of(store: Store | None = None, **state: object) -> WaitingList:
 
 
 def joining(customer: Customer, party_size: int = 2, trace_id: str = "t") -> Registration:
-    return Registration(trace_id, 7, customer, party_size, status_token=f"token-{trace_id}")
+    return Registration(trace_id, customer, party_size, status_token=f"token-{trace_id}")
 
 
 def refusal(day: WaitingList, registration: Registration) -> DomainError:

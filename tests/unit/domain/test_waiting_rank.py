@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from domain.customer import Customer
+from domain.estimates import Pace
 from domain.store import Store
 from domain.waiting import Waiting, WaitingStatus
 from domain.waiting_list import ranks
@@ -60,12 +61,13 @@ def test_an_empty_queue_has_no_ranks() -> None:
 
 @pytest.mark.parametrize(("rank", "minutes"), [(1, 0), (2, 7), (5, 28)])
 def test_the_estimated_wait_is_rank_minus_one_times_the_service_time(rank: int, minutes: int) -> None:
-    assert Store(id=1, name="x", avg_service_minutes=7).estimated_wait(rank) == minutes
+    assert Pace.of(Store(id=1, name="x", avg_service_minutes=7), None).wait(rank) == minutes
 
 
 def test_there_is_no_estimate_without_a_service_time() -> None:
-    assert Store(id=1, name="x").estimated_wait(5) is None
+    assert Pace.of(Store(id=1, name="x"), None) == Pace(None, None)
+    assert Pace.of(Store(id=1, name="x"), None).wait(5) is None
 
 
 def test_a_zero_service_time_estimates_no_wait() -> None:
-    assert Store(id=1, name="x", avg_service_minutes=0).estimated_wait(5) == 0
+    assert Pace.of(Store(id=1, name="x", avg_service_minutes=0), None).wait(5) == 0

@@ -9,7 +9,7 @@ import pytest
 
 from domain.customer import Customer
 from domain.errors import InvalidTransition
-from domain.waiting import Waiting, WaitingStatus
+from domain.waiting import Canceller, Waiting, WaitingStatus
 
 CREATED = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 LATER = CREATED + timedelta(minutes=20)
@@ -53,7 +53,7 @@ def act(waiting: Waiting, action: str, now: datetime) -> None:
     method = {
         "call": waiting.call,
         "seat": waiting.seat,
-        "cancel": waiting.cancel,
+        "cancel": lambda now: waiting.cancel(now, Canceller.STORE),
         "no_show": waiting.mark_no_show,
     }
     method[action](now)

@@ -38,6 +38,26 @@ LastEventId = Annotated[
     str | None,
     HeaderParameter(name="Last-Event-ID", required=False, description="Resume after this event."),
 ]
+# Checked after the caller is (application/idempotency.py, controllers/idempotent.py): read as text,
+# documented as what it must hold.
+IdempotencyKeyText = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        description=(
+            "Retry safely: the same caller sending the same key within 24 hours gets the first answer"
+            " again (status and body), and nothing new is done."
+        ),
+        schema_extra={
+            "one_of": None,
+            "type": OpenAPIType.STRING,
+            "min_length": 1,
+            "max_length": 255,
+            "pattern": "^[!-~]+$",
+        },
+    ),
+]
 
 
 def _id(text: str, field: str) -> int:

@@ -1,12 +1,14 @@
 """Registering: V2 answers the decided Waiting; V3 answers 202 QUEUED and is followed by traceId.
 
-Each attempt is counted by the answer its client gets (`waitline_registrations_total`).
+Each attempt is counted by the answer its client gets (`waitline_registrations_total`); an answer
+given again under its Idempotency-Key (controllers/idempotent.py) is counted REPLAYED.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -15,6 +17,7 @@ from litestar.exceptions import HTTPException
 from litestar.response import ServerSentEvent
 
 from application.access import Actor, Role
+from application.idempotency import IdempotentRequests
 from application.live import LiveUpdates
 from application.queries import Queries
 from application.registration import NewRequests, RegisterWaiting, SubmitRegistration
@@ -24,7 +27,8 @@ from domain.customer import Channel
 from domain.errors import DomainError
 from entrypoints.http.answers import Queued, RequestEvent, Waiting, WaitingRequest
 from entrypoints.http.bodies import CustomerJoin, GuestJoin
-from entrypoints.http.controllers.params import TraceId
+from entrypoints.http.controllers.idempotent import Answer, Decide, Keyed
+from entrypoints.http.controllers.params import IdempotencyKeyText, TraceId
 from entrypoints.http.json_body import read_json
 from entrypoints.http.openapi import CONFLICTS, SIGNED, documented
 from entrypoints.http.problems import CODE_OF_STATUS, EXCEPTION_HANDLERS, unavailable
@@ -34,8 +38,12 @@ from entrypoints.settings import Settings
 
 # V2 decides at once: a rule may refuse it (409), the store's lock may be busy (503).
 _REGISTER_NOW = (*SIGNED, 409)
-_CONFLICT = CONFLICTS["register"]
+_CONFLICT = f"{CONFLICTS['register']} {CONFLICTS['key']}"
+# V3 refuses nothing at once by its rules, but may be told a key is in progress (409) or reused (422).
+_KEYED = (422,)
+_QUEUE = (*SIGNED, 409, *_KEYED)
 ANSWERED = {Version.V2: str(RequestState.REGISTERED), Version.V3: str(RequestState.QUEUED)}
+REPLAYED = "REPLAYED"
 # The errors answered 503 UNAVAILABLE, as problems.py maps them.
 UNAVAILABLE = tuple(
     kind for kind, handler in EXCEPTION_HANDLERS.items() if isinstance(kind, type) and handler is unavailable
@@ -53,14 +61,20 @@ def _code(error: Exception) -> str:
     return "INTERNAL_ERROR"
 
 
+@dataclass
+class _Count:
+    replayed: bool = False
+
+
 @contextmanager
-def _counted(registrations: Registrations, version: Version, channel: Channel) -> Iterator[None]:
+def _counted(registrations: Registrations, version: Version, channel: Channel) -> Iterator[_Count]:
+    count = _Count()
     try:
-        yield
+        yield count
     except Exception as error:
         registrations.count(version, channel, _code(error))
         raise
-    registrations.count(version, channel, ANSWERED[version])
+    registrations.count(version, channel, REPLAYED if count.replayed else ANSWERED[version])
 
 
 async def _customer(
@@ -79,6 +93,14 @@ async def _guest(
     return new.for_guest(actor, store_id, body.name, body.phone_number, body.party_size)
 
 
+def _queued(submit: SubmitRegistration) -> Decide:
+    async def queued(request: RegistrationRequest) -> View:
+        status = await submit(request)
+        return {"traceId": status.trace_id, "status": str(status.state)}
+
+    return queued
+
+
 class RegisterNowController(Controller):
     path = "/v2"
     tags = ["register (V2, under the store's lock)"]
@@ -87,7 +109,9 @@ class RegisterNowController(Controller):
         "/stores/{storeId:str}/waitings",
         status_code=201,
         summary="A customer joins; answered at once",
-        **documented(Waiting, status=201, body=CustomerJoin, problems=_REGISTER_NOW, conflict=_CONFLICT),
+        **documented(
+            Waiting, status=201, body=CustomerJoin, problems=(*_REGISTER_NOW, *_KEYED), conflict=_CONFLICT
+        ),
     )
     async def customer(
         self,
@@ -97,15 +121,22 @@ class RegisterNowController(Controller):
         new_requests: NamedDependency[NewRequests],
         register: NamedDependency[RegisterWaiting],
         registrations: NamedDependency[Registrations],
-    ) -> View:
-        with _counted(registrations, Version.V2, Channel.USER):
-            return await register(await _customer(request, actor, store_id, new_requests))
+        idempotency: NamedDependency[IdempotentRequests],
+        idempotency_key: IdempotencyKeyText = None,
+    ) -> Answer:
+        with _counted(registrations, Version.V2, Channel.USER) as count:
+            keyed = Keyed.of(request, idempotency_key, actor, idempotency)
+            new = await _customer(request, actor, store_id, new_requests)
+            answer, count.replayed = await keyed.answer(new, register, 201)
+            return answer
 
     @post(
         "/app/stores/{storeId:str}/waitings",
         status_code=201,
         summary="A guest joins at the tablet",
-        **documented(Waiting, status=201, body=GuestJoin, problems=_REGISTER_NOW, conflict=_CONFLICT),
+        **documented(
+            Waiting, status=201, body=GuestJoin, problems=(*_REGISTER_NOW, *_KEYED), conflict=_CONFLICT
+        ),
     )
     async def guest(
         self,
@@ -115,9 +146,14 @@ class RegisterNowController(Controller):
         new_requests: NamedDependency[NewRequests],
         register: NamedDependency[RegisterWaiting],
         registrations: NamedDependency[Registrations],
-    ) -> View:
-        with _counted(registrations, Version.V2, Channel.APP):
-            return await register(await _guest(request, actor, store_id, new_requests))
+        idempotency: NamedDependency[IdempotentRequests],
+        idempotency_key: IdempotencyKeyText = None,
+    ) -> Answer:
+        with _counted(registrations, Version.V2, Channel.APP) as count:
+            keyed = Keyed.of(request, idempotency_key, actor, idempotency)
+            new = await _guest(request, actor, store_id, new_requests)
+            answer, count.replayed = await keyed.answer(new, register, 201)
+            return answer
 
 
 class RegisterQueuedController(Controller):
@@ -128,7 +164,7 @@ class RegisterQueuedController(Controller):
         "/stores/{storeId:str}/waitings",
         status_code=202,
         summary="A customer joins; queued",
-        **documented(Queued, status=202, body=CustomerJoin),
+        **documented(Queued, status=202, body=CustomerJoin, problems=_QUEUE, conflict=CONFLICTS["key"]),
     )
     async def customer(
         self,
@@ -138,16 +174,20 @@ class RegisterQueuedController(Controller):
         new_requests: NamedDependency[NewRequests],
         submit: NamedDependency[SubmitRegistration],
         registrations: NamedDependency[Registrations],
-    ) -> View:
-        with _counted(registrations, Version.V3, Channel.USER):
-            status = await submit(await _customer(request, actor, store_id, new_requests))
-        return {"traceId": status.trace_id, "status": str(status.state)}
+        idempotency: NamedDependency[IdempotentRequests],
+        idempotency_key: IdempotencyKeyText = None,
+    ) -> Answer:
+        with _counted(registrations, Version.V3, Channel.USER) as count:
+            keyed = Keyed.of(request, idempotency_key, actor, idempotency)
+            new = await _customer(request, actor, store_id, new_requests)
+            answer, count.replayed = await keyed.answer(new, _queued(submit), 202)
+            return answer
 
     @post(
         "/app/stores/{storeId:str}/waitings",
         status_code=202,
         summary="A guest joins at the tablet; queued",
-        **documented(Queued, status=202, body=GuestJoin),
+        **documented(Queued, status=202, body=GuestJoin, problems=_QUEUE, conflict=CONFLICTS["key"]),
     )
     async def guest(
         self,
@@ -157,10 +197,14 @@ class RegisterQueuedController(Controller):
         new_requests: NamedDependency[NewRequests],
         submit: NamedDependency[SubmitRegistration],
         registrations: NamedDependency[Registrations],
-    ) -> View:
-        with _counted(registrations, Version.V3, Channel.APP):
-            status = await submit(await _guest(request, actor, store_id, new_requests))
-        return {"traceId": status.trace_id, "status": str(status.state)}
+        idempotency: NamedDependency[IdempotentRequests],
+        idempotency_key: IdempotencyKeyText = None,
+    ) -> Answer:
+        with _counted(registrations, Version.V3, Channel.APP) as count:
+            keyed = Keyed.of(request, idempotency_key, actor, idempotency)
+            new = await _guest(request, actor, store_id, new_requests)
+            answer, count.replayed = await keyed.answer(new, _queued(submit), 202)
+            return answer
 
     @get("/waiting-requests/{traceId:str}", summary="A queued request's status", **documented(WaitingRequest))
     async def request_status(

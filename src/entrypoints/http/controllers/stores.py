@@ -1,27 +1,33 @@
-"""Stores: creation, the public view, opening and closing, the staff's list and its live stream."""
+"""Stores: creation, settings, the public view, opening, closing and pausing, the staff's list and its
+live stream."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from datetime import date, time
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Parameter
+from litestar.openapi.spec import OpenAPIType
+from litestar.params import Parameter, QueryParameter
 from litestar.response import ServerSentEvent
 
 from application.access import Actor, Role
 from application.live import LiveUpdates
 from application.queries import MAX_PAGE_SIZE, PAGE_SIZE, Queries
-from application.stores import CreateStore, NewStore, SwitchWaiting
+from application.stats import ReadDayStats
+from application.stores import CreateStore, NewStore, StoreChanges, SwitchWaiting, UpdateStore
 from application.views import View
 from application.waiting_actions import MoveWaiting
+from domain.errors import ValidationError
 from domain.waiting import WaitingStatus
-from entrypoints.http.answers import PublicStore, Store, StoreEvent, Waiting, WaitingPage
-from entrypoints.http.bodies import NewStoreBody
+from entrypoints.http.answers import DayStats, PublicStore, Store, StoreEvent, Waiting, WaitingPage
+from entrypoints.http.bodies import NewStoreBody, PauseBody, StoreSettingsBody
 from entrypoints.http.controllers.params import LastEventId
 from entrypoints.http.json_body import read_json
 from entrypoints.http.openapi import ANYONE, CONFLICTS, SIGNED, documented
@@ -99,6 +105,40 @@ class StoreController(Controller):
             return Response(b"", status_code=304, headers=headers)
         return Response(body, media_type=MediaType.JSON, headers=headers)
 
+    @patch(
+        "/{storeId:str}",
+        status_code=200,
+        summary="Change a store's settings (null clears one)",
+        **documented(Store, body=StoreSettingsBody),
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        update_store: NamedDependency[UpdateStore],
+    ) -> View:
+        actor.require_staff(store_id)
+        body = await read_json(request, StoreSettingsBody)
+        return await update_store(actor, store_id, _changes(body))
+
+    @post(
+        "/{storeId:str}/waiting/pause",
+        status_code=200,
+        summary="Refuse registrations for 1..240 minutes; the list opens again by itself",
+        **documented(Store, body=PauseBody, problems=(*SIGNED, 409), conflict=CONFLICTS["pause"]),
+    )
+    async def pause_waiting(
+        self,
+        request: Request[Any, Any, Any],
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        switch_waiting: NamedDependency[SwitchWaiting],
+    ) -> View:
+        actor.require_staff(store_id)
+        body = await read_json(request, PauseBody)
+        return await switch_waiting.pause(actor, store_id, body.minutes)
+
     @post(
         "/{storeId:str}/waiting/open",
         status_code=200,
@@ -171,8 +211,56 @@ class StoreController(Controller):
         events = await live.store(actor, store_id, last_event_id)
         return event_stream(events, settings.keepalive_seconds)
 
+    @get(
+        "/{storeId:str}/stats",
+        summary="A business day in figures: today's, or the one `date` names",
+        **documented(DayStats),
+    )
+    async def stats(
+        self,
+        store_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        day_stats: NamedDependency[ReadDayStats],
+        day: Annotated[
+            str | None,
+            QueryParameter(
+                name="date",
+                description="A business day (YYYY-MM-DD); today's when absent.",
+                schema_extra={"one_of": None, "type": OpenAPIType.STRING, "format": "date"},
+            ),
+        ] = None,
+    ) -> DayStats:
+        actor.require_staff(store_id)
+        stats = await day_stats(actor, store_id, _date(day))
+        return msgspec.convert(stats, DayStats, from_attributes=True)
+
 
 _json = msgspec.json.Encoder()
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _changes(body: StoreSettingsBody) -> StoreChanges:
+    named = {
+        field: value
+        for field in StoreSettingsBody.__struct_fields__
+        if (value := getattr(body, field)) is not msgspec.UNSET
+    }
+    if isinstance(named.get("day_starts_at"), str):
+        named["day_starts_at"] = time.fromisoformat(named["day_starts_at"])
+    return StoreChanges(**named)
+
+
+def _date(text: str | None) -> date | None:
+    """Read strictly: Python's own reading also takes "20260302" or "2026-W10-1"; Litestar's takes
+    "null" for no date."""
+    if text is None:
+        return None
+    try:
+        if _DATE.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise ValidationError.of("date", "must be a date, YYYY-MM-DD")
 
 
 def _tags(if_none_match: str) -> set[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from typing import Any
+
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.response import ServerSentEvent
 
@@ -12,7 +14,9 @@ from application.queries import Queries
 from application.views import View
 from application.waiting_actions import MoveWaiting
 from entrypoints.http.answers import Waiting, WaitingEvent
+from entrypoints.http.bodies import PostponeBody
 from entrypoints.http.controllers.params import LastEventId, StatusToken
+from entrypoints.http.json_body import read_json
 from entrypoints.http.openapi import ANYONE, CONFLICTS, SIGNED, documented
 from entrypoints.http.sse import event_stream
 from entrypoints.settings import Settings
@@ -46,6 +50,22 @@ class WaitingController(Controller):
         move_waiting: NamedDependency[MoveWaiting],
     ) -> View:
         return await move_waiting.by_customer(actor, waiting_id)
+
+    @post(
+        "/{waitingId:str}/postpone",
+        status_code=200,
+        summary="The customer steps back 1..5 places in the queue (the number stays)",
+        **documented(Waiting, body=PostponeBody, problems=(*SIGNED, 409), conflict=CONFLICTS["postpone"]),
+    )
+    async def postpone(
+        self,
+        request: Request[Any, Any, Any],
+        waiting_id: NamedDependency[int],
+        actor: NamedDependency[Actor],
+        move_waiting: NamedDependency[MoveWaiting],
+    ) -> View:
+        body = await read_json(request, PostponeBody)
+        return await move_waiting.postpone(actor, waiting_id, body.places)
 
     @get(
         "/{waitingId:str}/events",
@@ -87,6 +107,21 @@ class GuestController(Controller):
     )
     async def cancel(self, statusToken: StatusToken, move_waiting: NamedDependency[MoveWaiting]) -> View:
         return await move_waiting.by_guest(statusToken)
+
+    @post(
+        "/{statusToken:str}/postpone",
+        status_code=200,
+        summary="The guest steps back 1..5 places in the queue (the number stays)",
+        **documented(Waiting, body=PostponeBody, problems=(*_GUEST, 409), conflict=CONFLICTS["postpone"]),
+    )
+    async def postpone(
+        self,
+        request: Request[Any, Any, Any],
+        statusToken: StatusToken,
+        move_waiting: NamedDependency[MoveWaiting],
+    ) -> View:
+        body = await read_json(request, PostponeBody)
+        return await move_waiting.postpone_by_guest(statusToken, body.places)
 
     @get(
         "/{statusToken:str}/events",

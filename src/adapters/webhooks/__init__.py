@@ -1,0 +1,1 @@
+"""Store webhooks sent over HTTP (httpx), to public addresses only unless configured otherwise."""
