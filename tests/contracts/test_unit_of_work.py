@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 
-from adapters.persistence.engine import make_engine
-from adapters.persistence.memory import MemoryDatabase, MemoryUnitOfWork
-from adapters.persistence.schema import upgrade
-from adapters.persistence.sql import SqlUnitOfWork
 from application.ports import ConcurrencyConflict, UnitOfWork
 from application.requests import RequestState, RequestStatus
 from domain.customer import Customer
@@ -21,27 +16,10 @@ from domain.errors import AlreadyWaiting
 from domain.store import Store
 from domain.waiting import Canceller, WaitingStatus
 from domain.waiting_list import Registration
-from harness.postgres import emptied
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 DAY = date(2026, 11, 25)
 Factory = Callable[[], UnitOfWork]
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-async def uow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
-    if request.param == "memory":
-        db = MemoryDatabase()
-        yield lambda: MemoryUnitOfWork(db)
-        return
-    if request.param == "postgresql":
-        async with emptied(request.getfixturevalue("postgres_url")) as engine:
-            yield lambda: SqlUnitOfWork(engine)
-        return
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
-    await upgrade(engine)
-    yield lambda: SqlUnitOfWork(engine)
-    await engine.dispose()
 
 
 async def _store(uow: Factory, **settings: object) -> Store:

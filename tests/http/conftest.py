@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from dependency_injector import providers
 
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
@@ -26,6 +27,7 @@ from harness.app import consumer_beside, lifespan_of, quiet_litestar
 from harness.httpkit import SECRET, Api, InLoopTransport, Tokens
 from harness.kafka import TEST_SESSION_TIMEOUT, create_topics
 from harness.postgres import empty_database, run_apart
+from unit.helpers import SettableClock
 
 HERE = Path(__file__).parent
 
@@ -124,10 +126,22 @@ def serve() -> Callable[[Container], contextlib.AbstractAsyncContextManager[http
 
 
 @pytest.fixture
+def clock(container: Container) -> SettableClock:
+    """The app's clock made settable (11:00 in Seoul, the stores' default time zone), for a test
+    that ends a pause or a business day: a test that asks for it gets an app started on it."""
+    settable = SettableClock()
+    container.clock.override(providers.Object(settable))
+    return settable
+
+
+@pytest.fixture
 async def client(
+    request: pytest.FixtureRequest,
     container: Container,
     serve: Callable[[Container], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> AsyncIterator[httpx.AsyncClient]:
+    if "clock" in request.fixturenames:
+        request.getfixturevalue("clock")  # overridden before the app starts, not after
     async with serve(container) as client:
         yield client
 

@@ -5,36 +5,13 @@ The app's clock is a settable one, so a test can end a business day with entries
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
-from dependency_injector import providers
 
-from entrypoints.container import Container
 from harness.httpkit import Api, Tokens
 from unit.helpers import SettableClock
-
-
-@pytest.fixture
-def clock(container: Container) -> SettableClock:
-    settable = SettableClock()  # 11:00 in Seoul, the stores' default time zone
-    container.clock.override(providers.Object(settable))
-    return settable
-
-
-@pytest.fixture
-async def client(
-    clock: SettableClock,
-    container: Container,
-    serve: Callable[[Container], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on the settable clock (overridden before it starts)."""
-    async with serve(container) as client:
-        yield client
 
 
 async def test_yesterdays_leftover_waitings_count_neither_in_todays_ranks_nor_in_its_count(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,22 +29,6 @@ from unit.helpers import SettableClock
 KEY = "Idempotency-Key"
 REPLAYED = "idempotent-replayed"
 Serve = Callable[[Container], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-@pytest.fixture
-def clock(container: Container) -> SettableClock:
-    settable = SettableClock()
-    container.clock.override(providers.Object(settable))
-    return settable
-
-
-@pytest.fixture
-async def client(
-    clock: SettableClock, container: Container, serve: Serve
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on the settable clock (overridden before it starts)."""
-    async with serve(container) as client:
-        yield client
 
 
 @dataclass(frozen=True)

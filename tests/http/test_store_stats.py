@@ -6,35 +6,14 @@ played out minute by minute and then end.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
 
-from entrypoints.container import Container
 from harness.httpkit import Api, Tokens, assert_problem
 from unit.helpers import SettableClock
-
-
-@pytest.fixture
-def clock(container: Container) -> SettableClock:
-    settable = SettableClock()
-    container.clock.override(providers.Object(settable))
-    return settable
-
-
-@pytest.fixture
-async def client(
-    clock: SettableClock,
-    container: Container,
-    serve: Callable[[Container], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(container) as client:
-        yield client
 
 
 def seoul(local: str) -> datetime:

@@ -6,37 +6,16 @@ end and a night can pass within a test.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
 
-from entrypoints.container import Container
 from harness.httpkit import Api, Tokens, assert_problem, sse
 from unit.helpers import SettableClock
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-def clock(container: Container) -> SettableClock:
-    settable = SettableClock()
-    container.clock.override(providers.Object(settable))
-    return settable
-
-
-@pytest.fixture
-async def client(
-    clock: SettableClock,
-    container: Container,
-    serve: Callable[[Container], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(container) as client:
-        yield client
 
 
 async def patch(
