@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
 from adapters.notify.local import LocalNotifier
-from unit.helpers import Service, published, staff, user_request
+from adapters.persistence.memory import MemoryUnitOfWork
+from application.announcements import Announcer
+from application.getting_close import GettingClose
+from application.waiting_actions import MoveWaiting
+from unit.application.test_close_alerts import CloseService
+from unit.helpers import Service, customer, event_types, published, staff, user_request
 
 
 class NotifierAway(LocalNotifier):
@@ -43,14 +48,43 @@ async def test_events_not_sent_are_logged_with_what_they_told_and_why(
 
     with caplog.at_level(logging.WARNING, logger="application.announcements"):
         first = await service.register(user_request(store.id, "u1"))
+        await service.register(user_request(store.id, "u2"))
+        await service.move.postpone(customer("u1"), first["id"], 1)
         await service.move.by_store(staff(store.id), store.id, first["id"], "call")
         await service.switch(staff(store.id), store.id, open_=False)
 
     why = "ConnectionError('Connection closed by server.')"
     assert [record.getMessage() for record in caplog.records] == [
         f"live events not sent (registered): {why}",
+        f"live events not sent (registered): {why}",
+        f"live events not sent (postponed): {why}",
         f"live events not sent (moved): {why}",
         f"live events not sent (store_changed): {why}",
+    ]
+
+
+async def test_a_getting_close_that_cannot_be_decided_is_logged_and_the_ranks_still_go(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service = CloseService()
+    store = await service.add_store(notify_at_rank=1)
+    first, second = [await service.register(user_request(store.id, user)) for user in ("u1", "u2")]
+
+    class Away(MemoryUnitOfWork):
+        async def __aenter__(self) -> Self:
+            raise ConnectionError("database away")
+
+    away = GettingClose(lambda: Away(service.db), service.clock, lambda: None)
+    move = MoveWaiting(
+        service.uow_factory, service.clock, Announcer(service.notifier, service.uow_factory, away)
+    )
+
+    with caplog.at_level(logging.WARNING, logger="application.announcements"):
+        await move.by_store(staff(store.id), store.id, first["id"], "call")
+
+    assert await event_types(service.notifier, f"waiting:{second['id']}") == ["rank"]
+    assert [record.getMessage() for record in caplog.records] == [
+        "getting close not decided: ConnectionError('database away')"
     ]
 
 

@@ -17,13 +17,14 @@ from domain.errors import (
     FieldError,
     InvalidTransition,
     NotFound,
+    PostponeLimit,
     QueueFull,
     ValidationError,
     WaitingClosed,
 )
 from domain.store import Store
 from domain.waiting import Waiting
-from domain.waiting_list import Registration, WaitingList
+from domain.waiting_list import Registration, WaitingList, postpone
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
@@ -155,3 +156,29 @@ def test_the_bounds_of_a_setting_are_settings_too(settings: dict[str, object]) -
     store = Store(id=1, name="Onion Bakery", **settings)  # type: ignore[arg-type]
 
     assert [getattr(store, name) for name in settings] == list(settings.values())
+
+
+def test_a_refused_postpone_says_why() -> None:
+    mover = Waiting(
+        id=1,
+        store_id=7,
+        business_date=date(2026, 3, 2),
+        number=1,
+        customer=Customer.user("u1"),
+        party_size=2,
+        trace_id="t",
+        status_token="token",
+        created_at=NOW,
+    )
+
+    with pytest.raises(ValidationError) as too_far:
+        postpone(mover, [], places=6, most=1)
+    with pytest.raises(PostponeLimit) as spent:
+        postpone(mover, [], places=1, most=0)
+    mover.call(NOW)
+    with pytest.raises(InvalidTransition) as called:
+        postpone(mover, [], places=1, most=1)
+
+    assert too_far.value.errors == [FieldError("places", "must be between 1 and 5")]
+    assert spent.value.detail == "this waiting may postpone 0 time(s) at this store"
+    assert called.value.detail == "cannot postpone a waiting that is CALLED"
