@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from adapters.lock.local import LocalLock
 from adapters.notify.local import LocalNotifier
@@ -24,11 +24,30 @@ from application.registration import (
 from application.requests import RegistrationRequest
 from application.stores import SwitchWaiting
 from application.waiting_actions import MoveWaiting
-from domain.customer import Channel
+from domain.customer import Channel, Customer
 from domain.store import Store
+from domain.waiting import Waiting
 
 # 11:00 in Seoul: well inside one business day, whichever way a test moves the clock by hours.
 NOON_IN_SEOUL = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+
+
+def a_waiting(**overrides: object) -> Waiting:
+    """Number 1 of store 7 on 2 March 2026, WAITING, for customer u1: a domain object, not stored."""
+    fields: dict[str, object] = {
+        "id": 1,
+        "store_id": 7,
+        "business_date": date(2026, 3, 2),
+        "number": 1,
+        "customer": Customer.user("u1"),
+        "party_size": 2,
+        "trace_id": "t",
+        "status_token": "token",
+        "created_at": NOON_IN_SEOUL,
+    }
+    return Waiting(**(fields | overrides))  # type: ignore[arg-type]
+
+
 PHONE = "+821012345678"
 
 _trace_ids = itertools.count(1)

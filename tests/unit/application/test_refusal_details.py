@@ -3,16 +3,12 @@ details (RFC 9457). The other tests check which refusal is raised; these check w
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-
 import pytest
 
 from application.access import Actor, Forbidden, Role
 from application.guest_input import guest_name, mobile_number
-from domain.customer import Customer
 from domain.errors import DomainError, FieldError, NotFound, ValidationError
-from domain.waiting import Waiting
-from unit.helpers import Service, customer, user_request
+from unit.helpers import Service, a_waiting, customer, user_request
 
 STAFF_OF_7 = Actor(Role.STORE, "staff", store_id=7)
 
@@ -46,17 +42,7 @@ def test_a_refused_role_names_the_roles_that_may() -> None:
 
 
 def test_a_waiting_out_of_sight_is_said_not_to_exist() -> None:
-    theirs = Waiting(
-        id=1,
-        store_id=7,
-        business_date=date(2026, 3, 2),
-        number=1,
-        customer=Customer.user("u1"),
-        party_size=2,
-        trace_id="t",
-        status_token="s",
-        created_at=datetime(2026, 3, 2, tzinfo=UTC),
-    )
+    theirs = a_waiting()
 
     assert refusal_of(Actor(Role.CUSTOMER, "u2").require_sight, theirs).detail == "waiting not found"
 

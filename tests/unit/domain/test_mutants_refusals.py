@@ -23,8 +23,8 @@ from domain.errors import (
     WaitingClosed,
 )
 from domain.store import Store
-from domain.waiting import Waiting
 from domain.waiting_list import Registration, WaitingList, postpone
+from unit.helpers import a_waiting
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
@@ -81,17 +81,7 @@ def test_a_full_list_says_how_many_it_holds() -> None:
 
 
 def test_a_refused_transition_names_the_action_as_clients_write_it_and_the_status() -> None:
-    waiting = Waiting(
-        id=1,
-        store_id=7,
-        business_date=date(2026, 3, 2),
-        number=1,
-        customer=Customer.user("u1"),
-        party_size=2,
-        trace_id="t",
-        status_token="token",
-        created_at=NOW,
-    )
+    waiting = a_waiting()
 
     with pytest.raises(InvalidTransition) as refused:
         waiting.mark_no_show(NOW)
@@ -159,17 +149,7 @@ def test_the_bounds_of_a_setting_are_settings_too(settings: dict[str, object]) -
 
 
 def test_a_refused_postpone_says_why() -> None:
-    mover = Waiting(
-        id=1,
-        store_id=7,
-        business_date=date(2026, 3, 2),
-        number=1,
-        customer=Customer.user("u1"),
-        party_size=2,
-        trace_id="t",
-        status_token="token",
-        created_at=NOW,
-    )
+    mover = a_waiting()
 
     with pytest.raises(ValidationError) as too_far:
         postpone(mover, [], places=6, most=1)
