@@ -735,7 +735,7 @@ def _breakdown(rows: list[Row], serial_rows: list[Row]) -> list[str]:
     )
     if not ours:
         return []
-    names = ["evalsha", "set", "incr", "pttl", "get", "del", "publish", "pexpire", "subscribe"]
+    names = ["evalsha", "set", "incr", "getdel", "get", "del", "publish", "pexpire", "subscribe"]
     lines = [
         "| ours: scenario | " + " | ".join(names) + " | other | total | holds per token (max) |",
         "|---|" + "---|" * (len(names) + 3),
