@@ -302,6 +302,22 @@ async def test_only_the_owner_releases_and_an_expired_holder_frees_nothing(
     assert await theirs.release(key, "newer") is True
 
 
+async def test_a_holder_whose_key_redis_lost_frees_nothing_when_it_leaves(
+    locks: Locks, shared: Redis, prefix: str
+) -> None:
+    """Its release skips the owner-checking script while its lease is surely not over; if Redis
+    lost the key meanwhile (a restart without its data) and another process took it, the new
+    holder's lock is put back at once."""
+    lock, other = locks(), locks()
+    key = prefix + KEY
+    async with lock.hold(KEY, wait_time=1, lease_time=10):
+        await shared.delete(key)  # Redis lost it
+        await other.acquire(key, "newer", wait_time=1, lease_time=10)
+    assert await shared.get(key) == b"newer"
+    assert 0 < await shared.pttl(key) <= 30_000  # its lease is not known: the watchdog's
+    assert await other.release(key, "newer") is True
+
+
 async def test_a_waiter_behind_a_holder_that_overran_its_lease_gets_in_when_the_lease_ends(
     locks: Locks,
 ) -> None:
@@ -540,6 +556,31 @@ async def test_waiters_sleep_until_told_instead_of_polling() -> None:
     }
     assert sum(calls.values()) < 3 * 20, calls
     assert sorted(order) == list(range(20))
+
+
+async def test_an_acquisition_nobody_contends_costs_four_commands() -> None:
+    """SET NX PX GET, the fencing counter's INCR, then GETDEL and the unlock message: counted as
+    Redis counts them, on a Redis of the test's own."""
+    with private_redis() as url:
+        lock = RedisLock.from_url(url, prefix=f"test:{uuid.uuid4().hex}:")
+        admin = Redis.from_url(url, decode_responses=True)
+        try:
+            async with lock.hold(KEY, wait_time=1, lease_time=10):
+                pass  # the connection is open, the fencing counter exists
+            await admin.config_resetstat()
+            for _ in range(10):
+                async with lock.hold(KEY, wait_time=1, lease_time=10):
+                    pass
+            stats = await admin.info("commandstats")
+        finally:
+            await admin.aclose()
+            await lock.close()
+    calls = {
+        name.removeprefix("cmdstat_"): int(stat["calls"])
+        for name, stat in stats.items()
+        if not name.startswith(("cmdstat_info", "cmdstat_config"))
+    }
+    assert calls == {"set": 10, "incrby": 10, "getdel": 10, "publish": 10}, calls
 
 
 async def test_a_waiter_that_gives_up_while_the_lease_is_renewed_for_it_does_not_strand_the_lock(

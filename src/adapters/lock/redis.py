@@ -572,7 +572,8 @@ class RedisLock:
         over: counted from before the command that set it, it ends in Redis later than here, so
         the key is still the cohort's and GETDEL frees only what is ours. Only a Redis that lost
         the key meanwhile (a restart without its data, a failover) can make GETDEL answer
-        another's value: that one is put back at once, with the watchdog's lease."""
+        another's value: that one is put back at once, with the lease it carries (else the
+        watchdog's)."""
         if time.monotonic() >= cohort.expires - SURE_LEASE:
             return await self.release(key, cohort.owner, turn=turn, still_waiting=still_waiting)
         async with self._client.pipeline(transaction=False) as pipe:
@@ -586,7 +587,8 @@ class RedisLock:
             return True
         if held is not None:
             log.warning("lock %s: Redis lost its holder; the new holder's lock is put back", key)
-            await self._client.set(key, held, nx=True, px=int(_ms(self._watchdog_lease)))
+            lease = _lease_of(held) or self._watchdog_lease  # at most what it had left
+            await self._client.set(key, held, nx=True, px=int(_ms(lease)))
         return False
 
     def _unlocked(self, turn: str, still_waiting: bool) -> str:
