@@ -116,6 +116,8 @@ def _waiting_records(store: Store, n: int) -> list[tuple[Any, ...]]:
             "store_id": store.id,
             "business_date": store.business_date(now),
             "number": number,
+            "place": number,
+            "postpones": 0,
             "channel": str(Channel.USER),
             "customer_key": f"user:u{number}",
             "user_id": f"u{number}",

@@ -3,7 +3,8 @@
 `waitline serve` (one process) on the embedded profile (SQLite in a fresh data folder, the asyncio
 lock, the queue in SQLite) and, with `--profiles embedded,postgres`, on PostgreSQL (a fresh database
 of its own on --dsn, migrated by `waitline migrate`, dropped at the end; no Redis, no Kafka: the
-embedded queue in PostgreSQL, the asyncio lock). In the same run and on the same uvicorn stack,
+embedded queue in PostgreSQL, the asyncio lock) and, with `redis`, on PostgreSQL with Redis
+(--redis-url: the Redis lock, request statuses on Redis; keys under a prefix of the run's own). In the same run and on the same uvicorn stack,
 two ceilings served by bench/ceiling_app.py in its own process:
   trivial         POST /trivial: 202 `{}`, no work at all
   authenticated   POST /accept/{id}: the service's bearer check, a strict msgspec body, a traceId,
@@ -26,7 +27,7 @@ stacks are kept as bench/hot-profile-<profile>-<scenario>.txt (speedscope opens 
 
 Results go to bench/RESULTS.md between the hot markers (and to the README only if it has them).
 
-    .venv/bin/python bench/hot.py [--connections 64,500] [--seconds 10] [--profiles embedded[,postgres]] [--profile]
+    .venv/bin/python bench/hot.py [--connections 64,500] [--seconds 10] [--profiles embedded[,postgres][,redis]] [--profile]
 """
 
 from __future__ import annotations
@@ -519,6 +520,8 @@ def _service(
     values = {"data_dir": str(data), "jwt_secret": SECRET, "log_level": "WARNING"}
     if url:
         values["database_url"] = url
+    if profile == "redis":
+        values["redis_url"], values["redis_prefix"] = args.redis_url, f"bench:{secrets.token_hex(4)}:"
     env = _env(args.source, **values)
     if url:
         migrate = [sys.executable, "-m", "entrypoints", "migrate"]
@@ -578,7 +581,7 @@ def run(args: argparse.Namespace) -> tuple[list[Load], list[str], dict[str, str]
         loads = _ceilings(args, folder, wrk)
         profiles: list[str] = []
         for profile in args.profiles:
-            if profile == "postgres":
+            if profile in ("postgres", "redis"):
                 versions["postgres"] = asyncio.run(_admin(args.dsn, "SHOW server_version")).split()[0]
                 with _database(args.dsn) as url:
                     more, texts = _service(args, profile, url, folder, wrk)
@@ -635,8 +638,14 @@ def report(args: argparse.Namespace, loads: list[Load], profiles: list[str], ver
         f"--profiles {','.join(args.profiles)}" + (" --profile" if args.profile else "")
     )
     code = args.label or (f"`{args.source}`" if args.source else _checkout())
-    databases = "SQLite (WAL, synchronous=FULL)" + (
-        f"; PostgreSQL {versions['postgres']} (a database of its own)" if "postgres" in versions else ""
+    databases = (
+        "SQLite (WAL, synchronous=FULL)"
+        + (f"; PostgreSQL {versions['postgres']} (a database of its own)" if "postgres" in versions else "")
+        + (
+            "; the redis profile: the same with the Redis lock and statuses on Redis"
+            if "redis" in args.profiles
+            else ""
+        )
     )
     lines = [
         "## Hot store: one store, many customers, measured from outside",
@@ -696,7 +705,9 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=_list(int), default=[64, 500], help="default 64,500")
     parser.add_argument("--seconds", type=int, default=10, help="each wrk run (default 10)")
-    parser.add_argument("--profiles", type=_list(str), default=["embedded"], help="embedded[,postgres]")
+    parser.add_argument(
+        "--profiles", type=_list(str), default=["embedded"], help="embedded[,postgres][,redis]"
+    )
     parser.add_argument("--profile", action="store_true", help="V3 and V2 once more under py-spy")
     parser.add_argument("--tokens", type=int, default=200_000, help="distinct customer tokens (200,000)")
     parser.add_argument(
@@ -707,9 +718,14 @@ def main() -> None:
     )
     parser.add_argument("--label", help="what the service's code is, for the report (e.g. 'before: e29df7e')")
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/0",
+        help="the redis profile's (keys under a prefix of the run's own)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the results only")
     args = parser.parse_args()
-    if unknown := set(args.profiles) - {"embedded", "postgres"}:
+    if unknown := set(args.profiles) - {"embedded", "postgres", "redis"}:
         parser.error(f"unknown profiles: {sorted(unknown)}")
     if args.source and not (args.source / "entrypoints" / "__main__.py").exists():
         parser.error(f"{args.source} holds no entrypoints package")

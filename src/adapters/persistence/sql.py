@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence import rank_tree
 from adapters.persistence.alerts import SqlCloseAlerts, SqlWebhookOutbox
+from adapters.persistence.lists import one_of
 from adapters.persistence.status_tokens import same_token, selector, well_formed
 from adapters.persistence.tables import ACTIVE as ACTIVE_WHERE
 from adapters.persistence.tables import (
@@ -49,7 +50,6 @@ from domain.waiting import Canceller, Waiting, WaitingStatus
 from domain.waiting_list import WaitingList
 
 ACTIVE_CUSTOMER = "uq_waitings_active_customer"
-RANK_ROWS_PER_STATEMENT = 2_000
 
 
 def violated(error: IntegrityError) -> str | None:
@@ -158,7 +158,11 @@ class SqlWaitings:
             select(_aggregate_keys(self._db.dialect.name, waitings.c.customer_key))
             # The index's own condition, word for word: SQLite uses a partial index only for a
             # query that repeats it (bound values would leave it scanning the day's WAITING rows).
-            .where(day, text(ACTIVE_WHERE), waitings.c.customer_key.in_(list(customers) or [""]))
+            .where(
+                day,
+                text(ACTIVE_WHERE),
+                one_of(self._db.dialect.name, waitings.c.customer_key, list(customers) or [""]),
+            )
             .scalar_subquery()
         )
         row = (
@@ -281,16 +285,16 @@ class SqlWaitings:
             {"store_id": store_id, "business_date": business_date, "node": node, "waiting": delta}
             for node, delta in rank_tree.changes(deltas).items()
         ]
-        insert_ = pg_insert if self._db.dialect.name == "postgresql" else sqlite_insert
-        key = [waiting_ranks.c.store_id, waiting_ranks.c.business_date, waiting_ranks.c.node]
-        # In slices: a statement binds at most 32,767 values (a day filled at once needs more).
-        for start in range(0, len(rows), RANK_ROWS_PER_STATEMENT):
-            statement = insert_(waiting_ranks).values(rows[start : start + RANK_ROWS_PER_STATEMENT])
-            await self._db.execute(
-                statement.on_conflict_do_update(
-                    index_elements=key, set_={"waiting": waiting_ranks.c.waiting + statement.excluded.waiting}
-                )
-            )
+        if not rows:
+            return
+        if self._db.dialect.name == "postgresql":
+            columns = tuple(rows[0])
+            arrays = {f"c{i}": [row[column] for row in rows] for i, column in enumerate(columns)}
+            await self._db.execute(_unnest_insert(waiting_ranks, columns, None, RANK_UPSERT), arrays)
+        else:
+            # Executed for many rows: one statement, compiled once (a multi-row VALUES of another
+            # length every batch was compiled anew, most of a drain's time).
+            await self._db.execute(_sqlite_rank_upsert(), rows)
 
     async def of_store(
         self,
@@ -370,14 +374,29 @@ async def _insert_rows(
     return {row[0]: row[1] for row in result} if returning else {}
 
 
+# The nodes of a batch are distinct (rank_tree.changes sums by node), as ON CONFLICT requires.
+RANK_UPSERT = " ON CONFLICT (store_id, business_date, node) DO UPDATE SET waiting = waiting_ranks.waiting + excluded.waiting"
+
+
 @functools.cache
-def _unnest_insert(table: Table, columns: tuple[str, ...], returning: str | None) -> TextClause:
+def _sqlite_rank_upsert() -> Any:
+    statement = sqlite_insert(waiting_ranks)
+    key = [waiting_ranks.c.store_id, waiting_ranks.c.business_date, waiting_ranks.c.node]
+    return statement.on_conflict_do_update(
+        index_elements=key, set_={"waiting": waiting_ranks.c.waiting + statement.excluded.waiting}
+    )
+
+
+@functools.cache
+def _unnest_insert(
+    table: Table, columns: tuple[str, ...], returning: str | None, then: str = ""
+) -> TextClause:
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     arrays = ", ".join(
         f"CAST(:c{i} AS {table.c[column].type.compile(dialect=dialect)}[])"
         for i, column in enumerate(columns)
     )
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){then}"
     if returning:
         sql += f" RETURNING {returning}, id"
     return text(sql)
@@ -457,7 +476,9 @@ class SqlRequests:
         wanted = [trace_id for trace_id in trace_ids if "\x00" not in trace_id]
         if not wanted:
             return {}
-        query = select(registration_requests).where(registration_requests.c.trace_id.in_(wanted))
+        query = select(registration_requests).where(
+            one_of(self._db.dialect.name, registration_requests.c.trace_id, wanted)
+        )
         rows = (await self._db.execute(query)).mappings()
         return {
             row["trace_id"]: RequestStatus(

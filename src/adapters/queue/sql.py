@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.failures import unavailable
+from adapters.persistence.lists import one_of
 from adapters.persistence.tables import queued_registrations as queued
 from adapters.queue.codec import UnreadableMessage, decode, encode
 from adapters.queue.handlers import PROCESSING_ERROR, GiveUp, Handler, tell_nobody
@@ -184,7 +185,9 @@ class SqlRegistrationQueue:
 
     async def _acknowledge(self, seqs: list[int]) -> None:
         async with self._engine.begin() as connection:
-            await connection.execute(delete(queued).where(queued.c.seq.in_(seqs)))
+            await connection.execute(
+                delete(queued).where(one_of(connection.dialect.name, queued.c.seq, seqs))
+            )
         self._depth -= len(seqs)
 
     async def _failed(
