@@ -44,6 +44,7 @@ class SqlRegistrationQueue:
         idle_poll_seconds: float = 1.0,
     ) -> None:
         self._engine, self._partitions = engine, partitions
+        self._reads = _one_statement_reads(engine)
         self._batch_size, self._attempts, self._idle_poll = batch_size, attempts, idle_poll_seconds
         self._wake = [asyncio.Event() for _ in range(partitions)]
         self._workers: list[asyncio.Task[None]] = []
@@ -85,7 +86,7 @@ class SqlRegistrationQueue:
 
     async def _pending(self, *conditions: Any) -> list[RegistrationRequest]:
         query = select(queued.c.payload).where(~queued.c.dead, *conditions).order_by(queued.c.seq)
-        async with self._engine.connect() as connection:
+        async with self._reads.connect() as connection:
             payloads = list(await connection.scalars(query))
         return _readable(payloads)
 
@@ -148,7 +149,7 @@ class SqlRegistrationQueue:
         return True
 
     async def _count(self) -> None:
-        async with self._engine.connect() as connection:
+        async with self._reads.connect() as connection:
             depth = await connection.scalar(select(func.count()).where(~queued.c.dead))
             dead = await connection.scalar(select(func.count()).where(queued.c.dead))
         self._depth, self._dead = int(depth or 0), int(dead or 0)
@@ -160,7 +161,7 @@ class SqlRegistrationQueue:
             .order_by(queued.c.seq)
             .limit(self._batch_size)
         )
-        async with self._engine.connect() as connection:
+        async with self._reads.connect() as connection:
             return [(row.seq, row.payload, row.attempts) for row in await connection.execute(query)]
 
     async def _deliver(self, rows: list[tuple[int, bytes, int]], handler: Handler) -> None:
@@ -233,6 +234,14 @@ class SqlRegistrationQueue:
             )
         self._depth -= len(seqs)
         self._dead += len(seqs)
+
+
+def _one_statement_reads(engine: AsyncEngine) -> AsyncEngine:
+    """For reads that need no transaction: on PostgreSQL in autocommit, one round trip instead of
+    BEGIN, the query and ROLLBACK (V2 asks for a store's pending requests under its lock)."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
 
 
 def _readable(payloads: list[bytes]) -> list[RegistrationRequest]:
