@@ -671,6 +671,90 @@ async def test_a_process_that_began_waiting_before_the_holder_listened_gets_its_
     await asyncio.gather(*burst)
 
 
+# Faults between the commands of one step: the step's real commands run on the real Redis, with
+# a pause or a lost answer put in between.
+
+
+async def test_a_token_taken_after_the_lease_may_have_ended_is_never_used(
+    locks: Locks, shared: Redis, prefix: str
+) -> None:
+    """SET NX then INCR are two commands: a holder paused between them past its lease must not come
+    back with a token above the one of the holder that took the lock meanwhile."""
+    slow, other = locks(), locks()
+    taken = slow._next_token
+
+    async def paused(key: str) -> int:
+        await asyncio.sleep(0.3)
+        return await taken(key)
+
+    slow._next_token = paused  # type: ignore[method-assign]
+    tokens: dict[str, int] = {}
+
+    async def first() -> None:
+        with contextlib.suppress(LockTimeout):
+            async with slow.hold(KEY, wait_time=1, lease_time=0.1) as token:
+                tokens["paused"] = token
+
+    async def second() -> None:
+        await asyncio.sleep(0.15)
+        async with other.hold(KEY, wait_time=2, lease_time=1) as token:
+            tokens["second"] = token
+            await asyncio.sleep(0.3)
+
+    await asyncio.gather(first(), second())
+    assert "paused" not in tokens or tokens["paused"] < tokens["second"], tokens
+
+
+async def test_a_renewal_whose_answer_was_lost_still_lets_the_holder_release(
+    locks: Locks, shared: Redis, prefix: str
+) -> None:
+    """A hand-off renews to the next task's lease and renames the owner; if the answer is lost, the
+    lock holds either name, and the release must still free it."""
+    lock = locks()
+    renew = lock._renew
+
+    async def answer_lost(*args: Any, **kwargs: Any) -> Any:
+        await renew(*args, **kwargs)
+        raise RedisError("the answer was lost")
+
+    lock._renew = answer_lost  # type: ignore[method-assign]
+
+    async def next_in_line() -> float:
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        async with lock.hold(KEY, wait_time=3, lease_time=30):
+            return time.monotonic() - started
+
+    waiting = asyncio.create_task(next_in_line())
+    async with lock.hold(KEY, wait_time=1, lease_time=2):
+        await asyncio.sleep(0.2)
+    assert await asyncio.wait_for(waiting, 5) < 1
+    assert not await shared.exists(prefix + KEY)
+
+
+async def test_a_waiter_cancelled_while_its_token_fails_leaves_nothing_locked(
+    locks: Locks, shared: Redis, prefix: str
+) -> None:
+    lock = locks()
+
+    async def fails(key: str) -> int:
+        await asyncio.sleep(0.1)
+        raise RedisError("connection reset")
+
+    lock._next_token = fails  # type: ignore[method-assign]
+
+    async def waiter() -> None:
+        async with lock.hold(KEY, wait_time=1, lease_time=None):
+            pass
+
+    task = asyncio.create_task(waiter())
+    await asyncio.sleep(0.05)  # its SET has taken the lock; the INCR is on its way
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0.3)
+    assert not await shared.exists(prefix + KEY)
+
+
 async def test_an_acquisition_whose_answer_was_lost_is_given_back(
     locks: Locks, redis_url: str, prefix: str
 ) -> None:

@@ -62,8 +62,9 @@ ABSTAIN = 0.005
 # How long the lock is kept for the process whose turn it is: if that process has gone, the
 # others wait this long at most.
 RESERVED = 1.0
-# A release skips the owner-checking script while more than this is left of its lease.
-SURE_LEASE = 0.05
+# A release skips the owner-checking script while more than this is left of its lease (and more
+# than half the lease): GETDEL then runs before the lease ends unless the release stalls longer.
+SURE_LEASE = 1.0
 # How often the first waiter of a process tries again (and so says again that it waits).
 REANNOUNCE = 1.0
 
@@ -161,6 +162,9 @@ class _Cohort:
     owner: str
     token: int
     expires: float  # monotonic; counted from before the command that set the lease
+    lease: float  # the last one set
+    # The owner before a renewal that renamed it, until Redis confirms: the lock holds either.
+    retired: str = ""
     handoffs: int = 0
     contended: bool = False  # another process waits: hand on at most `handoffs` times
 
@@ -465,9 +469,12 @@ class RedisLock:
         owner = _with_lease(cohort.owner, lease)
         shorter = f"{RENEWED}:{self._process}" if lease < cohort.expires - now else ""
         args = [_ms(lease), cohort.owner, "" if owner == cohort.owner else owner, shorter]
+        if owner != cohort.owner:
+            # Until Redis answers (an answer can be lost), the lock's value may be either name.
+            cohort.retired, cohort.owner = cohort.owner, owner
         if not await self._renew(keys=[key, self._channel(key)], args=args):
             return False
-        cohort.owner, cohort.expires = owner, now + lease
+        cohort.retired, cohort.expires, cohort.lease = "", now + lease, lease
         return True
 
     async def acquire(self, key: str, owner: str, *, wait_time: float, lease_time: float) -> int:
@@ -491,7 +498,14 @@ class RedisLock:
             # this owner may hold (RELEASE frees only what is ours), or it stays locked for a lease.
             self._in_background(self._release_quietly(key, owner))
             raise
-        return None if token is None else _Cohort(owner, token, started + lease)
+        if token is None:
+            return None
+        if time.monotonic() >= started + lease:
+            # The token came after the lease may have ended: another holder may have taken the
+            # lock and a token before this one. Give it back and try again.
+            self._in_background(self._release_quietly(key, owner))
+            return None
+        return _Cohort(owner, token, started + lease, lease)
 
     async def _try(self, key: str, lease: float, owner: str) -> int | None:
         """One attempt, its fencing token or None: SET NX PX GET (no script: one command, and a
@@ -541,8 +555,9 @@ class RedisLock:
             state.free_by = now + (left / 1000 if left > 0 else 0 if left == -2 else REANNOUNCE)
 
     def _undo(self, attempt: asyncio.Future[Any], key: str, owner: str) -> None:
-        if not attempt.cancelled() and attempt.exception() is None and attempt.result() is not None:
-            self._in_background(self.release(key, owner))
+        # Also when the attempt failed: its SET may have taken the lock before the INCR failed.
+        if attempt.cancelled() or attempt.exception() is not None or attempt.result() is not None:
+            self._in_background(self._release_quietly(key, owner))
 
     async def _release_quietly(self, key: str, owner: str) -> None:
         with contextlib.suppress(RedisError, OSError):
@@ -568,14 +583,19 @@ class RedisLock:
         return bool(await self._release(keys=[key, self._channel(key)], args=args))
 
     async def _unlock(self, key: str, cohort: _Cohort, *, turn: str, still_waiting: bool) -> bool:
-        """`release`, in one round trip and without a script while the cohort's lease is surely not
-        over: counted from before the command that set it, it ends in Redis later than here, so
-        the key is still the cohort's and GETDEL frees only what is ours. Only a Redis that lost
-        the key meanwhile (a restart without its data, a failover) can make GETDEL answer
+        """`release`, in one round trip and without a script while the lease surely has a while to
+        go (`SURE_LEASE`, and half the lease): counted from before the command that set it, it ends
+        in Redis later than here, so GETDEL frees only what is ours unless the release stalls
+        longer than that on its way (the same bet a lease makes about a paused holder; fencing
+        and the stores' own checks still refuse what a second holder would write). Only then, or
+        if Redis lost the key meanwhile (a restart without its data, a failover), can GETDEL answer
         another's value: that one is put back at once, with the lease it carries (else the
-        watchdog's)."""
-        if time.monotonic() >= cohort.expires - SURE_LEASE:
-            return await self.release(key, cohort.owner, turn=turn, still_waiting=still_waiting)
+        watchdog's), which may be longer than it had left."""
+        if cohort.expires - time.monotonic() <= max(SURE_LEASE, cohort.lease / 2):
+            released = await self.release(key, cohort.owner, turn=turn, still_waiting=still_waiting)
+            if not released and cohort.retired:
+                released = await self.release(key, cohort.retired, turn=turn, still_waiting=still_waiting)
+            return released
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.getdel(key)
             if turn:
@@ -583,11 +603,11 @@ class RedisLock:
             pipe.publish(self._channel(key), self._unlocked(turn, still_waiting))
             held = (await pipe.execute())[0]
         held = held.decode() if isinstance(held, bytes) else held
-        if held == cohort.owner:
+        if held in (cohort.owner, cohort.retired or cohort.owner):
             return True
         if held is not None:
             log.warning("lock %s: Redis lost its holder; the new holder's lock is put back", key)
-            lease = _lease_of(held) or self._watchdog_lease  # at most what it had left
+            lease = _lease_of(held) or self._watchdog_lease
             await self._client.set(key, held, nx=True, px=int(_ms(lease)))
         return False
 
@@ -651,6 +671,6 @@ class RedisLock:
                     keys=[key, self._channel(key)], args=[_ms(lease), cohort.owner, "", ""]
                 ):
                     return
-                cohort.expires = started + lease
+                cohort.expires, cohort.lease = started + lease, lease
             except Exception as error:
                 log.warning("lock %s: the watchdog could not renew (%r); trying again", key, error)
