@@ -1,10 +1,10 @@
 """A lock per key on Redis with the semantics of Redisson's RLock, for asyncio, shared by processes.
 
 - An attempt is SET NX PX with GET (a failed one answers the holder), then, once acquired, the
-  key's fencing counter's INCR; a release, while the lease is surely not over, is GETDEL and the
-  unlock message in one round trip; after that, the owner-checking script. Four Redis commands
-  per uncontended acquisition where Redisson's script pair costs six to nine, with the same
-  guarantees as long as Redis keeps its keys (see `_unlock`). Each acquisition gets a fencing token.
+  key's fencing counter's INCR; a release, while over a second and half the lease are left, is
+  GETDEL and the unlock message in one round trip; after that, the owner-checking script. Four
+  Redis commands per uncontended acquisition where Redisson's script pair costs six to nine; what
+  GETDEL gives up is in `_unlock`. Each acquisition gets a fencing token.
 - No spinning: a waiter sleeps until an unlock message (one pub/sub connection per process for
   all keys and all waiters; every unlock sends one) or until the holder's lease ends: the lease
   its owner carries in the lock's value, or as Redis tells (PTTL) when that is not known.
@@ -138,6 +138,10 @@ def fence_of(key: str) -> str:
     return f"{key}:fence"
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _lease_of(owner: str) -> float | None:
     """The lease, in seconds, that an owner of `RedisLock.owner` carries."""
     lease = owner.rpartition(":")[2]
@@ -259,12 +263,12 @@ class _UnlockMessages:
 
     def _deliver(self, message: dict[str, Any]) -> None:
         channel = message["channel"]
-        channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+        channel = _text(channel)
         if message["type"] == "subscribe" and channel in self._subscribed:
             self._subscribed[channel].set()
         elif message["type"] == "message":
             data = message["data"]
-            self._on_unlock(channel, data.decode() if isinstance(data, bytes) else str(data))
+            self._on_unlock(channel, _text(data))
 
     async def _sweep(self, pubsub: PubSub) -> None:
         now = time.monotonic()
@@ -514,7 +518,7 @@ class RedisLock:
         holder = await self._client.set(key, owner, nx=True, px=int(_ms(lease)), get=True)
         if holder is None:
             return await self._next_token(key)
-        holder = holder.decode() if isinstance(holder, bytes) else str(holder)
+        holder = _text(holder)
         if holder == self._turn and await self._take_turn(keys=[key], args=[_ms(lease), owner, self._turn]):
             return await self._next_token(key)
         await self._wait_for(key, holder)
@@ -602,13 +606,14 @@ class RedisLock:
                 pipe.set(key, f"{TURN}:{turn}", nx=True, px=int(_ms(RESERVED)))
             pipe.publish(self._channel(key), self._unlocked(turn, still_waiting))
             held = (await pipe.execute())[0]
-        held = held.decode() if isinstance(held, bytes) else held
-        if held in (cohort.owner, cohort.retired or cohort.owner):
+        if held is None:
+            return False
+        held = _text(held)
+        if held == cohort.owner or held == cohort.retired:
             return True
-        if held is not None:
-            log.warning("lock %s: Redis lost its holder; the new holder's lock is put back", key)
-            lease = _lease_of(held) or self._watchdog_lease
-            await self._client.set(key, held, nx=True, px=int(_ms(lease)))
+        log.warning("lock %s: its lease ended, or Redis lost it; the new holder's lock is put back", key)
+        lease = _lease_of(held) or self._watchdog_lease
+        await self._client.set(key, held, nx=True, px=int(_ms(lease)))
         return False
 
     def _unlocked(self, turn: str, still_waiting: bool) -> str:

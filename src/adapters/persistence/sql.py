@@ -289,8 +289,7 @@ class SqlWaitings:
             return
         if self._db.dialect.name == "postgresql":
             columns = tuple(rows[0])
-            arrays = {f"c{i}": [row[column] for row in rows] for i, column in enumerate(columns)}
-            await self._db.execute(_unnest_insert(waiting_ranks, columns, None, RANK_UPSERT), arrays)
+            await self._db.execute(_unnest_insert(waiting_ranks, columns, None, RANK_UPSERT), _arrays(rows))
         else:
             # Executed for many rows: one statement, compiled once (a multi-row VALUES of another
             # length every batch was compiled anew, most of a drain's time).
@@ -366,12 +365,13 @@ async def _insert_rows(
             return {}
         result = await db.execute(statement.returning(table.c[returning], table.c.id), rows)
         return {row[0]: row[1] for row in result}
-    columns = list(rows[0])
-    result = await db.execute(
-        _unnest_insert(table, tuple(columns), returning),
-        {f"c{i}": [row[column] for row in rows] for i, column in enumerate(columns)},
-    )
+    result = await db.execute(_unnest_insert(table, tuple(rows[0]), returning), _arrays(rows))
     return {row[0]: row[1] for row in result} if returning else {}
+
+
+def _arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The rows as one array per column, bound as :c0, :c1, ... in `_unnest_insert`'s order."""
+    return {f"c{i}": [row[column] for row in rows] for i, column in enumerate(rows[0])}
 
 
 # The nodes of a batch are distinct (rank_tree.changes sums by node), as ON CONFLICT requires.
