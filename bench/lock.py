@@ -735,7 +735,7 @@ def _breakdown(rows: list[Row], serial_rows: list[Row]) -> list[str]:
     )
     if not ours:
         return []
-    names = ["set", "incrby", "getdel", "publish", "pttl", "evalsha", "get", "del", "pexpire", "subscribe"]
+    names = ["set", "incr", "getdel", "publish", "pttl", "evalsha", "get", "del", "pexpire", "subscribe"]
     lines = [
         "| ours: scenario | " + " | ".join(names) + " | other | total | holds per token (max) |",
         "|---|" + "---|" * (len(names) + 3),

@@ -44,10 +44,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from adapters.lock.wire import Script, Subscriber, Wire
 from domain.errors import LockTimeout
 
 log = logging.getLogger(__name__)
@@ -205,89 +204,51 @@ class _Key:
 
 
 class _UnlockMessages:
-    """One pub/sub connection for the process. A key's channel is subscribed when one of its
-    waiters first has to wait, and dropped once nobody has waited on it for `IDLE_CHANNEL` seconds
-    (not at once: a hot key would subscribe and unsubscribe on every burst)."""
+    """One pub/sub connection for the process. A key's channel is subscribed before this process
+    first tries for the key, and dropped once nobody has tried or waited on it for `IDLE_CHANNEL`
+    seconds (not at once: a hot key would subscribe and unsubscribe on every burst)."""
 
     IDLE_CHANNEL = 60.0
 
-    def __init__(self, client: Redis, on_unlock: Callable[[str, str], None]) -> None:
-        self._client, self._on_unlock = client, on_unlock
-        self._pubsub: PubSub | None = None
-        self._reader: asyncio.Task[None] | None = None
+    def __init__(self, url: str, on_unlock: Callable[[str, str], None]) -> None:
+        self._subscriber = Subscriber(url, on_unlock, self._confirmed)
         self._subscribed: dict[str, asyncio.Event] = {}
         self._last_wait: dict[str, float] = {}
-        self._commands = asyncio.Lock()
+        self._swept = time.monotonic()
 
     async def listen(self, channel: str, within: float) -> bool:
         """Make sure the channel's messages reach us (waiting `within` seconds at most for Redis to
         confirm); true if that took a new subscription (an unlock just before it would have been
         missed: the caller tries once more)."""
-        self._last_wait[channel] = time.monotonic()
+        now = self._last_wait[channel] = time.monotonic()
+        if now - self._swept > self.IDLE_CHANNEL / 2:
+            self._sweep(now)
         confirmed = self._subscribed.get(channel)
+        if confirmed is not None and confirmed.is_set():
+            return False
         fresh = confirmed is None
         if confirmed is None:
             confirmed = self._subscribed[channel] = asyncio.Event()
-            try:
-                async with self._commands:
-                    if self._pubsub is None:
-                        self._pubsub = self._client.pubsub()
-                    await self._pubsub.subscribe(channel)
-            except BaseException:
-                del self._subscribed[channel]  # the next waiter subscribes again
-                raise
-            if self._reader is None or self._reader.done():
-                self._reader = asyncio.create_task(self._read(self._pubsub), name="redis-lock-unlocks")
+            self._subscriber.subscribe(channel)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(within, 0)):
                 await confirmed.wait()
         return fresh
 
-    async def _read(self, pubsub: PubSub) -> None:
-        swept = time.monotonic()
-        while True:
-            try:
-                message = await pubsub.get_message(timeout=1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                # Redis went away: waiters fall back on their lease timers until it is back.
-                log.warning("lock unlock messages interrupted: %r", error)
-                await asyncio.sleep(0.5)
-                continue
-            if message is not None:
-                self._deliver(message)
-            if time.monotonic() - swept > self.IDLE_CHANNEL / 2:
-                swept = time.monotonic()
-                await self._sweep(pubsub)
-
-    def _deliver(self, message: dict[str, Any]) -> None:
-        channel = message["channel"]
-        channel = _text(channel)
-        if message["type"] == "subscribe" and channel in self._subscribed:
+    def _confirmed(self, channel: str) -> None:
+        if channel in self._subscribed:
             self._subscribed[channel].set()
-        elif message["type"] == "message":
-            data = message["data"]
-            self._on_unlock(channel, _text(data))
 
-    async def _sweep(self, pubsub: PubSub) -> None:
-        now = time.monotonic()
+    def _sweep(self, now: float) -> None:
+        self._swept = now
         idle = [channel for channel, last in self._last_wait.items() if now - last > self.IDLE_CHANNEL]
-        if not idle:
-            return
-        async with self._commands:
-            await pubsub.unsubscribe(*idle)
+        self._subscriber.unsubscribe(*idle)
         for channel in idle:
             self._subscribed.pop(channel, None)
             self._last_wait.pop(channel, None)
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._subscriber.close()
 
 
 class RedisLock:
@@ -295,39 +256,39 @@ class RedisLock:
 
     def __init__(
         self,
-        client: Redis,
+        url: str,
         *,
         watchdog_lease: float = WATCHDOG_LEASE,
         prefix: str = "",
         handoffs: int = HANDOFFS,
     ) -> None:
-        self._client, self._prefix = client, prefix
+        self._wire, self._prefix = Wire(url), prefix
         self._watchdog_lease, self._handoffs = watchdog_lease, handoffs
         self._process, self._acquisitions = uuid.uuid4().hex, itertools.count()
         self._waiting, self._turn = f"{WAITING}:{self._process}", f"{TURN}:{self._process}"
         self._keys: dict[str, _Key] = {}
         self._channels: dict[str, str] = {}
         self._background: set[asyncio.Future[Any]] = set()
-        self._unlocks = _UnlockMessages(client, self._heard)
-        self._restart_fence = client.register_script(RESTART_FENCE)
-        self._take_turn = client.register_script(TAKE_TURN)
-        self._release = client.register_script(RELEASE)
-        self._renew = client.register_script(RENEW)
+        self._unlocks = _UnlockMessages(url, self._heard)
+        self._restart_fence = Script(self._wire, RESTART_FENCE)
+        self._take_turn = Script(self._wire, TAKE_TURN)
+        self._release = Script(self._wire, RELEASE)
+        self._renew = Script(self._wire, RENEW)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisLock:
-        return cls(Redis.from_url(url), **options)
+        return cls(url, **options)
 
     async def close(self) -> None:
         """Finish handing back what cancelled waiters were given, then close the connections."""
         if self._background:
             await asyncio.wait(self._background, timeout=5)
         await self._unlocks.close()
-        await self._client.aclose()
+        await self._wire.close()
 
     async def ping(self) -> None:
         """Raise unless Redis answers."""
-        await self._client.ping()
+        await self._wire.execute("PING")
 
     def owner(self, lease: float) -> str:
         """An owner in Redis: this process, one acquisition (the port's locks are not re-entrant,
@@ -372,6 +333,9 @@ class RedisLock:
                     # until someone else's unlock, or until nobody took it.
                     timeout = min(left, state.abstain_until - now)
                 elif state.queue[0] is turn:
+                    # Listening before trying: a process that fails against this one's lock, and
+                    # says that it waits, is heard (else it would wait a `REANNOUNCE` for its turn).
+                    await self._unlocks.listen(self._channel(key), left)
                     cohort = await self._attempt(key, lease, owner or self.owner(lease))
                     if cohort is not None:
                         turn.holding = True
@@ -413,7 +377,9 @@ class RedisLock:
             del self._keys[key]
             if not turn.holding:
                 # Gave up waiting: no process should keep its turn for us.
-                self._in_background(self._client.publish(self._channel(key), f"{GONE}:{self._process}"))
+                self._in_background(
+                    self._wire.execute("PUBLISH", self._channel(key), f"{GONE}:{self._process}")
+                )
 
     async def _leave(self, key: str, cohort: _Cohort) -> bool:
         """Hand the lock to the next task of this process, or unlock it in Redis; false when its
@@ -515,7 +481,7 @@ class RedisLock:
         """One attempt, its fencing token or None: SET NX PX GET (no script: one command, and a
         failed one answers the holder), then, once acquired, the key's next token. The lock kept
         for this process's turn is taken by a script that checks it is."""
-        holder = await self._client.set(key, owner, nx=True, px=int(_ms(lease)), get=True)
+        holder = await self._wire.execute("SET", key, owner, "NX", "PX", _ms(lease), "GET")
         if holder is None:
             return await self._next_token(key)
         holder = _text(holder)
@@ -525,7 +491,7 @@ class RedisLock:
         return None
 
     async def _next_token(self, key: str) -> int:
-        token = int(await self._client.incr(fence_of(key)))
+        token = int(await self._wire.execute("INCR", fence_of(key)))
         if token < CLOCK_FLOOR:
             token = int(await self._restart_fence(keys=[fence_of(key)]))
         return token
@@ -543,12 +509,12 @@ class RedisLock:
         ask = carried is None and (new or now >= state.free_by)
         if not (announce or ask):
             return  # woken by an unlock that was not this holder's: it has heard already
-        async with self._client.pipeline(transaction=False) as pipe:
-            if announce:
-                pipe.publish(self._channel(key), self._waiting)
-            if ask:
-                pipe.pttl(key)
-            answers = await pipe.execute()
+        commands: list[tuple[str, ...]] = []
+        if announce:
+            commands.append(("PUBLISH", self._channel(key), self._waiting))
+        if ask:
+            commands.append(("PTTL", key))
+        answers = await self._wire.execute_many(commands)
         if announce:
             state.announced, state.announced_at = holder, now
         if carried is not None:
@@ -600,12 +566,11 @@ class RedisLock:
             if not released and cohort.retired:
                 released = await self.release(key, cohort.retired, turn=turn, still_waiting=still_waiting)
             return released
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.getdel(key)
-            if turn:
-                pipe.set(key, f"{TURN}:{turn}", nx=True, px=int(_ms(RESERVED)))
-            pipe.publish(self._channel(key), self._unlocked(turn, still_waiting))
-            held = (await pipe.execute())[0]
+        commands: list[tuple[str, ...]] = [("GETDEL", key)]
+        if turn:
+            commands.append(("SET", key, f"{TURN}:{turn}", "NX", "PX", _ms(RESERVED)))
+        commands.append(("PUBLISH", self._channel(key), self._unlocked(turn, still_waiting)))
+        held = (await self._wire.execute_many(commands))[0]
         if held is None:
             return False
         held = _text(held)
@@ -613,7 +578,7 @@ class RedisLock:
             return True
         log.warning("lock %s: its lease ended, or Redis lost it; the new holder's lock is put back", key)
         lease = _lease_of(held) or self._watchdog_lease
-        await self._client.set(key, held, nx=True, px=int(_ms(lease)))
+        await self._wire.execute("SET", key, held, "NX", "PX", _ms(lease))
         return False
 
     def _unlocked(self, turn: str, still_waiting: bool) -> str:
@@ -658,6 +623,11 @@ class RedisLock:
         if turn and turn != self._process:
             # Another's turn: stay out until it unlocks, or its reservation ends if it has gone.
             state.abstain_until = now + RESERVED
+            if state.queue and now - state.announced_at >= REANNOUNCE:
+                # Kept out without trying (so without saying it waits): say it again, in case
+                # the first time went unheard, or those taking turns would never include us.
+                state.announced_at = now
+                self._in_background(self._wire.execute("PUBLISH", channel, self._waiting))
             state.wake_first()
             return
         if turn or process != self._process:

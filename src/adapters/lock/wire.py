@@ -1,0 +1,287 @@
+"""One Redis connection that every task of a process shares, their commands pipelined.
+
+Redis answers a connection's commands in the order it read them, so a command is a write and a
+future waiting in line for its answer: no pool checkout, no per-command timeout task, no lock
+between tasks. redis-py spends ~90 us of Python on an awaited command here (its pool, retry and
+observability layers); this spends ~15. Packing and parsing are hiredis's (C). The lock's hot
+path is three commands per acquisition, so that difference is most of the lock's CPU.
+
+It speaks RESP2 and handles what a lock needs: `redis://`, `rediss://` and `unix://` URLs with a
+user, password and database. A broken connection fails the commands waiting on it with redis-py's
+`ConnectionError` (an answer lost on the way is reported, never guessed), and the next command
+connects again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import ssl
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import hiredis
+from redis.asyncio.connection import parse_url
+from redis.exceptions import ConnectionError, ResponseError
+
+Command = Sequence[str | bytes | int | float]
+
+log = logging.getLogger(__name__)
+
+
+class _Answers(asyncio.Protocol):
+    """The connection's reading side: each answer goes to the oldest command still waiting."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.WriteTransport | None = None
+        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.lost: BaseException | None = None
+        self._reader = hiredis.Reader(replyError=ResponseError)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but write like one
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        while (answer := self._reader.gets()) is not False:
+            if not self.waiting:
+                continue  # nothing asked for it (RESP2 sends nothing unasked on this connection)
+            future = self.waiting.popleft()
+            if future.done():  # its caller was cancelled; the answer still had to be read
+                continue
+            if isinstance(answer, ResponseError):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = ConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}")
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(self.lost)
+
+
+class Wire:
+    """Commands on one shared connection, answered in order; see the module's docstring."""
+
+    def __init__(self, url: str, *, connect_timeout: float = 5.0) -> None:
+        self._options = options_of(url)
+        self._connect_timeout = connect_timeout
+        self._answers: _Answers | None = None
+        self._connecting = asyncio.Lock()
+
+    async def execute(self, *command: str | bytes | int | float) -> Any:
+        """Send one command; its answer (an error answer is raised as `ResponseError`)."""
+        answers = await self._connection()
+        future = asyncio.get_running_loop().create_future()
+        answers.waiting.append(future)
+        assert answers.transport is not None
+        answers.transport.write(_pack(command))
+        return await future
+
+    async def execute_many(self, commands: Sequence[Command]) -> list[Any]:
+        """Send several commands in one write; their answers in order. An error answer is raised
+        after every answer has come (the others ran)."""
+        answers = await self._connection()
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in commands]
+        answers.waiting.extend(futures)
+        assert answers.transport is not None
+        answers.transport.write(b"".join(_pack(command) for command in commands))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
+
+    async def close(self) -> None:
+        answers, self._answers = self._answers, None
+        if answers is not None and answers.transport is not None:
+            answers.transport.close()
+
+    async def _connection(self) -> _Answers:
+        answers = self._answers
+        if answers is not None and answers.lost is None:
+            return answers
+        async with self._connecting:
+            if self._answers is None or self._answers.lost is not None:
+                self._answers = await self._connect()
+            return self._answers
+
+    async def _connect(self) -> _Answers:
+        answers = await connect(self._options, _Answers, self._connect_timeout)
+        first = list(hello(self._options))
+        if self._options.get("db", 0):
+            first.append(("SELECT", self._options["db"]))
+        self._answers = answers
+        if first:
+            try:
+                await self.execute_many(first)
+            except BaseException:
+                self._answers = None
+                assert answers.transport is not None
+                answers.transport.close()
+                raise
+        return answers
+
+
+_P = TypeVar("_P", bound=asyncio.Protocol)
+
+
+def _pack(command: Command) -> bytes:
+    # hiredis's stub types the argument as a one-element tuple; it takes any length
+    packed: bytes = hiredis.pack_command(tuple(command))  # type: ignore[arg-type]
+    return packed
+
+
+def options_of(url: str) -> dict[str, Any]:
+    """What a `redis://`, `rediss://` or `unix://` URL says (redis-py's reading of it)."""
+    return {**parse_url(url), "tls": url.startswith("rediss://")}
+
+
+async def connect(options: dict[str, Any], protocol: Callable[[], _P], within: float) -> _P:
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(within):
+            if "path" in options:
+                _, connected = await loop.create_unix_connection(protocol, options["path"])
+            else:
+                context = ssl.create_default_context() if options["tls"] else None
+                _, connected = await loop.create_connection(
+                    protocol, options.get("host", "localhost"), options.get("port", 6379), ssl=context
+                )
+    except (OSError, TimeoutError) as error:
+        raise ConnectionError(f"cannot connect to Redis: {error!r}") from error
+    return connected
+
+
+def hello(options: dict[str, Any]) -> list[Command]:
+    """The commands a new connection starts with: AUTH when the URL has a password."""
+    if options.get("password") is None:
+        return []
+    return [("AUTH", options.get("username") or "default", options["password"])]
+
+
+class Script:
+    """A Lua script run by its SHA (EVALSHA), sent whole once when Redis does not know it yet
+    (after a restart or a SCRIPT FLUSH), like redis-py's `register_script`."""
+
+    def __init__(self, wire: Wire, source: str) -> None:
+        self._wire, self._source = wire, source
+        self._sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, *, keys: Sequence[str], args: Sequence[str | int] = ()) -> Any:
+        try:
+            return await self._wire.execute("EVALSHA", self._sha, len(keys), *keys, *args)
+        except ResponseError as error:
+            if not str(error).startswith("NOSCRIPT"):
+                raise
+            return await self._wire.execute("EVAL", self._source, len(keys), *keys, *args)
+
+
+class _Pushes(asyncio.Protocol):
+    """A connection in subscribe mode: everything Redis sends goes to `on_push`."""
+
+    def __init__(self, on_push: Callable[[Any], None]) -> None:
+        self.transport: asyncio.WriteTransport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._on_push = on_push
+        self._reader = hiredis.Reader(replyError=ResponseError, encoding="utf-8")
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        while (push := self._reader.gets()) is not False:
+            self._on_push(push)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class Subscriber:
+    """Channels on one connection in subscribe mode: a message goes to `on_message(channel,
+    data)`, and `on_subscribed(channel)` once Redis confirms a subscription. A lost connection is
+    opened again every `RETRY` seconds and its channels subscribed again; messages sent meanwhile
+    are missed (the caller has timers for that). Messages cost a parse in C and one call here,
+    where redis-py's PubSub spends ~40 us of Python on each: every process hears every unlock of
+    the keys it uses, so that is most of a busy process's CPU."""
+
+    RETRY = 0.5
+
+    def __init__(
+        self,
+        url: str,
+        on_message: Callable[[str, str], None],
+        on_subscribed: Callable[[str], None],
+        *,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self._options = options_of(url)
+        self._on_message, self._on_subscribed = on_message, on_subscribed
+        self._connect_timeout = connect_timeout
+        self._channels: set[str] = set()
+        self._pushes: _Pushes | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="redis-subscriber")
+        self._send("SUBSCRIBE", channel)
+
+    def unsubscribe(self, *channels: str) -> None:
+        self._channels.difference_update(channels)
+        if channels:
+            self._send("UNSUBSCRIBE", *channels)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._pushes is not None and self._pushes.transport is not None:
+            self._pushes.transport.close()
+
+    def _send(self, *command: str) -> None:
+        # Not connected: `_run` subscribes to every channel once it is.
+        if self._pushes is not None and self._pushes.transport is not None:
+            self._pushes.transport.write(_pack(command))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                pushes = await connect(self._options, lambda: _Pushes(self._push), self._connect_timeout)
+            except ConnectionError as error:
+                log.warning("redis subscriber: %s; trying again in %ss", error, self.RETRY)
+                await asyncio.sleep(self.RETRY)
+                continue
+            first = [*hello(self._options)]
+            if self._channels:
+                first.append(("SUBSCRIBE", *self._channels))
+            assert pushes.transport is not None
+            pushes.transport.write(b"".join(_pack(command) for command in first))
+            self._pushes = pushes
+            try:
+                await pushes.closed
+            finally:
+                self._pushes = None
+            log.warning("redis subscriber: connection lost; trying again in %ss", self.RETRY)
+            await asyncio.sleep(self.RETRY)
+
+    def _push(self, push: Any) -> None:
+        if isinstance(push, ResponseError):
+            log.warning("redis subscriber: Redis answered %s", push)
+        elif isinstance(push, list) and len(push) == 3:
+            kind, channel, data = push
+            if kind == "message":
+                self._on_message(channel, data)
+            elif kind == "subscribe":
+                self._on_subscribed(channel)
