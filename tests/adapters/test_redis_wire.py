@@ -180,3 +180,22 @@ async def test_the_subscriber_hears_its_channels_and_subscribes_again_after_a_lo
         await admin.aclose()
         with contextlib.suppress(Exception):
             await subscriber.close()
+
+
+async def test_a_redis_that_stops_answering_fails_the_commands_instead_of_hanging(
+    private: PrivateRedis,
+) -> None:
+    wire = Wire(private.url, patience=0.3)
+    admin = Redis.from_url(private.url)
+    try:
+        assert await wire.execute("PING") == b"PONG"
+        await admin.execute_command("CLIENT", "PAUSE", "3000", "ALL")
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ConnectionError, match=r"no answer for 0\.3 s"):
+            await wire.execute("GET", "anything")
+        assert asyncio.get_running_loop().time() - started < 2.5  # well before Redis answers again
+        await asyncio.sleep(3.2 - (asyncio.get_running_loop().time() - started))
+        assert await wire.execute("PING") == b"PONG"
+    finally:
+        await admin.aclose()
+        await wire.close()

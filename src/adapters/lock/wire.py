@@ -33,13 +33,38 @@ log = logging.getLogger(__name__)
 
 
 class _Answers(asyncio.Protocol):
-    """The connection's reading side: each answer goes to the oldest command still waiting."""
+    """The connection: each answer goes to the oldest command still waiting. While commands wait,
+    a connection that answers nothing for `patience` seconds (a Redis that hangs, a network that
+    drops packets) is given up: its commands fail rather than hang. One timer per connection,
+    not one per command."""
 
-    def __init__(self) -> None:
+    def __init__(self, patience: float) -> None:
         self.transport: asyncio.WriteTransport | None = None
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.lost: BaseException | None = None
         self._reader = hiredis.Reader(replyError=ResponseError)
+        self._patience, self._answered = patience, False
+        self._timer: asyncio.TimerHandle | None = None
+        self._why = "closed by the server"
+
+    def send(self, payload: bytes, futures: Sequence[asyncio.Future[Any]]) -> None:
+        assert self.transport is not None
+        self.waiting.extend(futures)
+        self.transport.write(payload)
+        if self._timer is None:
+            self._answered = False
+            self._timer = asyncio.get_running_loop().call_later(self._patience, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        if not self.waiting or self.transport is None:
+            return
+        if not self._answered:
+            self._why = f"no answer for {self._patience:g} s"
+            self.transport.abort()
+            return
+        self._answered = False
+        self._timer = asyncio.get_running_loop().call_later(self._patience, self._check)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but write like one
@@ -48,6 +73,7 @@ class _Answers(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
         while (answer := self._reader.gets()) is not False:
+            self._answered = True
             if not self.waiting:
                 continue  # nothing asked for it (RESP2 sends nothing unasked on this connection)
             future = self.waiting.popleft()
@@ -59,7 +85,9 @@ class _Answers(asyncio.Protocol):
                 future.set_result(answer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = ConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}")
+        self.lost = ConnectionError(f"connection to Redis lost: {exc or self._why}")
+        if self._timer is not None:
+            self._timer.cancel()
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
@@ -69,9 +97,9 @@ class _Answers(asyncio.Protocol):
 class Wire:
     """Commands on one shared connection, answered in order; see the module's docstring."""
 
-    def __init__(self, url: str, *, connect_timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, connect_timeout: float = 5.0, patience: float = 5.0) -> None:
         self._options = options_of(url)
-        self._connect_timeout = connect_timeout
+        self._connect_timeout, self._patience = connect_timeout, patience
         self._answers: _Answers | None = None
         self._connecting = asyncio.Lock()
 
@@ -79,9 +107,7 @@ class Wire:
         """Send one command; its answer (an error answer is raised as `ResponseError`)."""
         answers = await self._connection()
         future = asyncio.get_running_loop().create_future()
-        answers.waiting.append(future)
-        assert answers.transport is not None
-        answers.transport.write(_pack(command))
+        answers.send(_pack(command), (future,))
         return await future
 
     async def execute_many(self, commands: Sequence[Command]) -> list[Any]:
@@ -90,9 +116,7 @@ class Wire:
         answers = await self._connection()
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in commands]
-        answers.waiting.extend(futures)
-        assert answers.transport is not None
-        answers.transport.write(b"".join(_pack(command) for command in commands))
+        answers.send(b"".join(_pack(command) for command in commands), futures)
         results = await asyncio.gather(*futures, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
@@ -114,7 +138,7 @@ class Wire:
             return self._answers
 
     async def _connect(self) -> _Answers:
-        answers = await connect(self._options, _Answers, self._connect_timeout)
+        answers = await connect(self._options, lambda: _Answers(self._patience), self._connect_timeout)
         first = list(hello(self._options))
         if self._options.get("db", 0):
             first.append(("SELECT", self._options["db"]))
