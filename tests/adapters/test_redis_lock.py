@@ -26,7 +26,7 @@ from adapters.persistence.sql import SqlUnitOfWork
 from application.ports import ConcurrencyConflict
 from domain.errors import LockTimeout
 from domain.store import Store
-from harness.redis import private_redis
+from harness.redis import PrivateRedis, private_redis
 
 WORKER = Path(__file__).with_name("lockworker.py")
 KEY = "store_waiting:1"
@@ -801,3 +801,30 @@ async def test_an_acquisition_whose_answer_was_lost_is_given_back(
         proxy.close()
         for task in pipes:
             task.cancel()
+
+
+async def test_with_redis_away_an_acquisition_fails_at_once_not_after_its_wait_time(prefix: str) -> None:
+    server = PrivateRedis()
+    server.start()
+    lock = RedisLock.from_url(server.url, prefix=prefix)
+    try:
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(RedisError):
+            async with lock.hold(KEY, wait_time=5, lease_time=10):
+                pass
+        assert time.monotonic() - started < 2.5  # well inside the wait_time
+    finally:
+        await lock.close()
+        server.close()
+
+
+async def test_a_closed_lock_leaves_no_connection_behind(redis_url: str, prefix: str, shared: Redis) -> None:
+    lock = RedisLock.from_url(redis_url, prefix=prefix)
+    async with lock.hold(KEY, wait_time=1, lease_time=10):
+        pass
+    channel = channel_of(prefix + KEY)
+    assert await shared.pubsub_numsub(channel) == [(channel.encode(), 1)]
+    await lock.close()
+    await asyncio.sleep(0.05)
+    assert await shared.pubsub_numsub(channel) == [(channel.encode(), 0)]

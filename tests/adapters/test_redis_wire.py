@@ -199,3 +199,51 @@ async def test_a_redis_that_stops_answering_fails_the_commands_instead_of_hangin
     finally:
         await admin.aclose()
         await wire.close()
+
+
+async def test_a_caller_cancelled_while_connecting_does_not_fail_the_others(private: PrivateRedis) -> None:
+    admin = Redis.from_url(private.url)
+    await admin.config_set("requirepass", "s3cret")
+    await admin.aclose()
+    wire = Wire(private.url.replace("redis://", "redis://default:s3cret@"))
+    try:
+        first = asyncio.create_task(wire.execute("PING"))
+        others = [asyncio.create_task(wire.execute("ECHO", str(n))) for n in range(5)]
+        await asyncio.sleep(0)
+        first.cancel()
+        assert await asyncio.gather(*others) == [str(n).encode() for n in range(5)]
+    finally:
+        await wire.close()
+
+
+async def test_commands_behind_a_refused_database_never_run_in_another(private: PrivateRedis) -> None:
+    wire = Wire(private.url.removesuffix("/0") + "/99")  # the server has 16 databases
+    admin = Redis.from_url(private.url)
+    try:
+        answers = await asyncio.gather(
+            *(wire.execute("SET", f"key{n}", "value") for n in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(answer, ResponseError) for answer in answers), answers
+        assert await admin.dbsize() == 0
+    finally:
+        await admin.aclose()
+        await wire.close()
+
+
+async def test_a_closed_subscriber_leaves_no_subscription_behind(redis_url: str) -> None:
+    channel = f"test:{uuid.uuid4().hex}"
+    confirmed = asyncio.Event()
+    subscriber = Subscriber(redis_url, lambda channel, data: None, lambda channel: confirmed.set())
+    admin = Redis.from_url(redis_url)
+    try:
+        subscriber.subscribe(channel)
+        await asyncio.wait_for(confirmed.wait(), 5)
+        assert await admin.pubsub_numsub(channel) == [(channel.encode(), 1)]
+        await subscriber.close()
+        await asyncio.sleep(0.05)
+        assert await admin.pubsub_numsub(channel) == [(channel.encode(), 0)]
+        subscriber.subscribe(channel)  # after close: nothing
+        await asyncio.sleep(0.05)
+        assert await admin.pubsub_numsub(channel) == [(channel.encode(), 0)]
+    finally:
+        await admin.aclose()

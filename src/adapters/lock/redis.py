@@ -66,6 +66,8 @@ RESERVED = 1.0
 SURE_LEASE = 1.0
 # How often the first waiter of a process tries again (and so says again that it waits).
 REANNOUNCE = 1.0
+# How long a first attempt on a key waits for its unlock channel's subscription.
+FIRST_LISTEN = 0.1
 
 # Fencing tokens count from the clock in microseconds (about 1.8e15 in 2026): a counter below this
 # floor was lost by Redis (a restart without its data, an eviction) and starts again from the clock,
@@ -211,7 +213,7 @@ class _UnlockMessages:
     IDLE_CHANNEL = 60.0
 
     def __init__(self, url: str, on_unlock: Callable[[str, str], None]) -> None:
-        self._subscriber = Subscriber(url, on_unlock, self._confirmed)
+        self._subscriber = Subscriber(url, on_unlock, self._confirmed, self._lost)
         self._subscribed: dict[str, asyncio.Event] = {}
         self._last_wait: dict[str, float] = {}
         self._swept = time.monotonic()
@@ -238,6 +240,11 @@ class _UnlockMessages:
     def _confirmed(self, channel: str) -> None:
         if channel in self._subscribed:
             self._subscribed[channel].set()
+
+    def _lost(self) -> None:
+        # Unlocks were missed meanwhile: the next `listen` of each channel is fresh again (its
+        # caller tries once more), and waits for the subscription the reconnect renews.
+        self._subscribed.clear()
 
     def _sweep(self, now: float) -> None:
         self._swept = now
@@ -335,7 +342,8 @@ class RedisLock:
                 elif state.queue[0] is turn:
                     # Listening before trying: a process that fails against this one's lock, and
                     # says that it waits, is heard (else it would wait a `REANNOUNCE` for its turn).
-                    await self._unlocks.listen(self._channel(key), left)
+                    # Not for long: with Redis away, the attempt is what says so.
+                    await self._unlocks.listen(self._channel(key), min(left, FIRST_LISTEN))
                     cohort = await self._attempt(key, lease, owner or self.owner(lease))
                     if cohort is not None:
                         turn.holding = True

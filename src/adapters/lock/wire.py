@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 class _Answers(asyncio.Protocol):
     """The connection: each answer goes to the oldest command still waiting. While commands wait,
     a connection that answers nothing for `patience` seconds (a Redis that hangs, a network that
-    drops packets) is given up: its commands fail rather than hang. One timer per connection,
-    not one per command."""
+    drops packets) is given up within twice that: its commands fail rather than hang. One timer
+    per connection, not one per command."""
 
     def __init__(self, patience: float) -> None:
         self.transport: asyncio.WriteTransport | None = None
@@ -85,7 +85,7 @@ class _Answers(asyncio.Protocol):
                 future.set_result(answer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = ConnectionError(f"connection to Redis lost: {exc or self._why}")
+        self.lost = self.lost or ConnectionError(f"connection to Redis lost: {exc or self._why}")
         if self._timer is not None:
             self._timer.cancel()
         while self.waiting:
@@ -101,7 +101,8 @@ class Wire:
         self._options = options_of(url)
         self._connect_timeout, self._patience = connect_timeout, patience
         self._answers: _Answers | None = None
-        self._connecting = asyncio.Lock()
+        self._opening: asyncio.Future[_Answers] | None = None
+        self._closed = False
 
     async def execute(self, *command: str | bytes | int | float) -> Any:
         """Send one command; its answer (an error answer is raised as `ResponseError`)."""
@@ -124,34 +125,48 @@ class Wire:
         return results
 
     async def close(self) -> None:
+        """Close the connection; commands sent after this fail."""
+        self._closed = True
         answers, self._answers = self._answers, None
         if answers is not None and answers.transport is not None:
+            answers.lost = answers.lost or ConnectionError("the connection to Redis was closed here")
             answers.transport.close()
 
     async def _connection(self) -> _Answers:
         answers = self._answers
         if answers is not None and answers.lost is None:
             return answers
-        async with self._connecting:
-            if self._answers is None or self._answers.lost is not None:
-                self._answers = await self._connect()
-            return self._answers
+        if self._closed:
+            raise ConnectionError("the connection to Redis was closed here")
+        # One attempt shared by every task that needs the connection, in a task of its own: a
+        # caller cancelled meanwhile cancels neither the attempt nor the others' commands.
+        if self._opening is None or self._opening.done():
+            self._opening = asyncio.ensure_future(self._connect())
+            self._opening.add_done_callback(_retrieved)
+        return await asyncio.shield(self._opening)
 
     async def _connect(self) -> _Answers:
         answers = await connect(self._options, lambda: _Answers(self._patience), self._connect_timeout)
-        first = list(hello(self._options))
+        first = hello(self._options)
         if self._options.get("db", 0):
             first.append(("SELECT", self._options["db"]))
-        self._answers = answers
         if first:
-            try:
-                await self.execute_many(first)
-            except BaseException:
-                self._answers = None
-                assert answers.transport is not None
-                answers.transport.close()
-                raise
+            # Answered before the connection is anyone's: nothing else is queued behind these.
+            futures = [asyncio.get_running_loop().create_future() for _ in first]
+            answers.send(b"".join(_pack(command) for command in first), futures)
+            for result in await asyncio.gather(*futures, return_exceptions=True):
+                if isinstance(result, BaseException):
+                    assert answers.transport is not None
+                    answers.transport.close()
+                    raise result
+        self._answers = answers
         return answers
+
+
+def _retrieved(attempt: asyncio.Future[Any]) -> None:
+    # Its callers get the failure; with none left, it must not be logged as never retrieved.
+    if not attempt.cancelled():
+        attempt.exception()
 
 
 _P = TypeVar("_P", bound=asyncio.Protocol)
@@ -233,10 +248,10 @@ class _Pushes(asyncio.Protocol):
 class Subscriber:
     """Channels on one connection in subscribe mode: a message goes to `on_message(channel,
     data)`, and `on_subscribed(channel)` once Redis confirms a subscription. A lost connection is
-    opened again every `RETRY` seconds and its channels subscribed again; messages sent meanwhile
-    are missed (the caller has timers for that). Messages cost a parse in C and one call here,
-    where redis-py's PubSub spends ~40 us of Python on each: every process hears every unlock of
-    the keys it uses, so that is most of a busy process's CPU."""
+    told to `on_lost()`, opened again every `RETRY` seconds and its channels subscribed again;
+    messages sent meanwhile are missed (the caller has timers for that). Messages cost a parse in
+    C and one call here, where redis-py's PubSub spends ~40 us of Python on each: every process
+    hears every unlock of the keys it uses, so that is most of a busy process's CPU."""
 
     RETRY = 0.5
 
@@ -245,17 +260,21 @@ class Subscriber:
         url: str,
         on_message: Callable[[str, str], None],
         on_subscribed: Callable[[str], None],
+        on_lost: Callable[[], None] = lambda: None,
         *,
         connect_timeout: float = 5.0,
     ) -> None:
         self._options = options_of(url)
-        self._on_message, self._on_subscribed = on_message, on_subscribed
+        self._on_message, self._on_subscribed, self._on_lost = on_message, on_subscribed, on_lost
         self._connect_timeout = connect_timeout
         self._channels: set[str] = set()
         self._pushes: _Pushes | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def subscribe(self, channel: str) -> None:
+        if self._closed:
+            return
         self._channels.add(channel)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="redis-subscriber")
@@ -267,12 +286,14 @@ class Subscriber:
             self._send("UNSUBSCRIBE", *channels)
 
     async def close(self) -> None:
+        self._closed = True
+        pushes = self._pushes
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._pushes is not None and self._pushes.transport is not None:
-            self._pushes.transport.close()
+        if pushes is not None and pushes.transport is not None:
+            pushes.transport.close()
 
     def _send(self, *command: str) -> None:
         # Not connected: `_run` subscribes to every channel once it is.
@@ -280,13 +301,19 @@ class Subscriber:
             self._pushes.transport.write(_pack(command))
 
     async def _run(self) -> None:
+        down = False
         while True:
             try:
                 pushes = await connect(self._options, lambda: _Pushes(self._push), self._connect_timeout)
             except ConnectionError as error:
-                log.warning("redis subscriber: %s; trying again in %ss", error, self.RETRY)
+                if not down:
+                    log.warning("redis subscriber: %s; trying again every %ss", error, self.RETRY)
+                down = True
                 await asyncio.sleep(self.RETRY)
                 continue
+            if down:
+                log.warning("redis subscriber: connected again")
+            down = False
             first = [*hello(self._options)]
             if self._channels:
                 first.append(("SUBSCRIBE", *self._channels))
@@ -297,7 +324,9 @@ class Subscriber:
                 await pushes.closed
             finally:
                 self._pushes = None
-            log.warning("redis subscriber: connection lost; trying again in %ss", self.RETRY)
+            self._on_lost()
+            log.warning("redis subscriber: connection lost; trying again every %ss", self.RETRY)
+            down = True
             await asyncio.sleep(self.RETRY)
 
     def _push(self, push: Any) -> None:
