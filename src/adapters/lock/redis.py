@@ -465,7 +465,9 @@ class RedisLock:
         """The acquisition, or None while another holds the key. An acquisition that completes
         after its waiter was cancelled is given straight back."""
         started = time.monotonic()
-        attempt = asyncio.ensure_future(self._try(key, lease, owner))
+        # The SET goes out now; the task that awaits it starts a turn of the loop later.
+        taking = self._wire.send("SET", key, owner, "NX", "PX", _ms(lease), "GET")
+        attempt = asyncio.ensure_future(self._try(key, lease, owner, taking))
         try:
             token = await asyncio.shield(attempt)
         except asyncio.CancelledError:
@@ -485,11 +487,18 @@ class RedisLock:
             return None
         return _Cohort(owner, token, started + lease, lease)
 
-    async def _try(self, key: str, lease: float, owner: str) -> int | None:
+    async def _try(
+        self, key: str, lease: float, owner: str, taking: asyncio.Future[Any] | None = None
+    ) -> int | None:
         """One attempt, its fencing token or None: SET NX PX GET (no script: one command, and a
-        failed one answers the holder), then, once acquired, the key's next token. The lock kept
-        for this process's turn is taken by a script that checks it is."""
-        holder = await self._wire.execute("SET", key, owner, "NX", "PX", _ms(lease), "GET")
+        failed one answers the holder; `taking` if it was sent already), then, once acquired, the
+        key's next token. The lock kept for this process's turn is taken by a script that checks
+        it is."""
+        if taking is None:
+            taking = asyncio.ensure_future(
+                self._wire.execute("SET", key, owner, "NX", "PX", _ms(lease), "GET")
+            )
+        holder = await taking
         if holder is None:
             return await self._next_token(key)
         holder = _text(holder)
@@ -517,18 +526,19 @@ class RedisLock:
         ask = carried is None and (new or now >= state.free_by)
         if not (announce or ask):
             return  # woken by an unlock that was not this holder's: it has heard already
-        commands: list[tuple[str, ...]] = []
-        if announce:
-            commands.append(("PUBLISH", self._channel(key), self._waiting))
-        if ask:
-            commands.append(("PTTL", key))
-        answers = await self._wire.execute_many(commands)
         if announce:
             state.announced, state.announced_at = holder, now
+            if not ask:
+                # Not awaited: the waiter goes to sleep at once (one hop less on its way to the
+                # lock); a lost announcement is said again after `REANNOUNCE`.
+                self._in_background(self._wire.execute("PUBLISH", self._channel(key), self._waiting))
         if carried is not None:
             state.free_by = now + carried
         elif ask:
-            left = answers[-1]
+            commands: list[tuple[str, ...]] = [("PTTL", key)]
+            if announce:
+                commands.insert(0, ("PUBLISH", self._channel(key), self._waiting))
+            left = (await self._wire.execute_many(commands))[-1]
             # -2: gone already (try now); -1: a key without a lease (try again in a while).
             state.free_by = now + (left / 1000 if left > 0 else 0 if left == -2 else REANNOUNCE)
 
