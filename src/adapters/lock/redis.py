@@ -52,7 +52,7 @@ from domain.errors import LockTimeout
 log = logging.getLogger(__name__)
 
 WATCHDOG_LEASE = 30.0
-HANDOFFS = 8
+HANDOFFS = 16
 # A task handed the lock gets at least this share of the lease it asked for, else it is renewed.
 KEPT_LEASE = 0.9
 UNLOCKED, WAITING, TURN, GONE, RENEWED = "unlocked", "waiting", "turn", "gone", "renewed"
