@@ -119,10 +119,14 @@ async def test_a_lost_connection_fails_what_was_in_flight_and_the_next_command_c
         await wire.close()
 
 
-async def test_the_url_s_password_and_database_are_used(private: PrivateRedis) -> None:
-    admin = Redis.from_url(private.url)
+async def _protect(server: PrivateRedis) -> None:
+    admin = Redis.from_url(server.url)
     await admin.config_set("requirepass", "s3cret")
     await admin.aclose()
+
+
+async def test_the_url_s_password_and_database_are_used(private: PrivateRedis) -> None:
+    await _protect(private)
     base = private.url.removesuffix("/0")
     wire = Wire(base.replace("redis://", "redis://default:s3cret@") + "/3")
     refused = Wire(base.replace("redis://", "redis://default:wrong@") + "/0")
@@ -202,9 +206,7 @@ async def test_a_redis_that_stops_answering_fails_the_commands_instead_of_hangin
 
 
 async def test_a_caller_cancelled_while_connecting_does_not_fail_the_others(private: PrivateRedis) -> None:
-    admin = Redis.from_url(private.url)
-    await admin.config_set("requirepass", "s3cret")
-    await admin.aclose()
+    await _protect(private)
     wire = Wire(private.url.replace("redis://", "redis://default:s3cret@"))
     try:
         first = asyncio.create_task(wire.execute("PING"))
