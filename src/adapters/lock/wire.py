@@ -1,10 +1,10 @@
 """One Redis connection that every task of a process shares, their commands pipelined.
 
-Redis answers a connection's commands in the order it read them, so a command is a write and a
-future waiting in line for its answer: no pool checkout, no per-command timeout task, no lock
-between tasks. redis-py spends ~90 us of Python on an awaited command here (its pool, retry and
-observability layers); this spends ~15. Packing and parsing are hiredis's (C). The lock's hot
-path is three commands per acquisition, so that difference is most of the lock's CPU.
+Redis answers a connection's commands in the order it read them, so a command is a future waiting
+in line for its answer: no pool checkout, no per-command timeout task, no lock between tasks, and
+what every task sends in one turn of the event loop goes out in one write. Packing and parsing are
+hiredis's (C). The lock's hot path is three commands per acquisition: with redis-py's client
+(pool, retry and observability layers) an acquisition cost 214 us of CPU here, with this 46.
 
 It speaks RESP2 and handles what a lock needs: `redis://`, `rediss://` and `unix://` URLs with a
 user, password and database. A broken connection fails the commands waiting on it with redis-py's
