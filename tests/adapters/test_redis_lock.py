@@ -828,3 +828,21 @@ async def test_a_closed_lock_leaves_no_connection_behind(redis_url: str, prefix:
     await lock.close()
     await asyncio.sleep(0.05)
     assert await shared.pubsub_numsub(channel) == [(channel.encode(), 0)]
+
+
+async def test_long_holds_do_not_keep_another_process_out_for_all_their_hand_offs(locks: Locks) -> None:
+    """A process whose tasks each hold 40 ms hands on for a quarter of a second at most while
+    another waits, not sixteen holds (0.64 s) in a row: a waiter with a 0.5 s wait_time gets in."""
+    busy, other = locks(), locks()
+    stop = time.monotonic() + 2
+
+    async def holder() -> None:
+        while time.monotonic() < stop:
+            async with busy.hold(KEY, wait_time=5, lease_time=10):
+                await asyncio.sleep(0.04)
+
+    holders = [asyncio.create_task(holder()) for _ in range(30)]
+    await asyncio.sleep(0.02)  # the first holder is in; its process has 15 more to hand on to
+    async with other.hold(KEY, wait_time=0.5, lease_time=10):
+        pass
+    await asyncio.gather(*holders)

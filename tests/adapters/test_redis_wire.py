@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator
 
@@ -249,3 +251,26 @@ async def test_a_closed_subscriber_leaves_no_subscription_behind(redis_url: str)
         assert await admin.pubsub_numsub(channel) == [(channel.encode(), 0)]
     finally:
         await admin.aclose()
+
+
+async def test_a_server_that_closes_every_connection_fails_commands_instead_of_hanging() -> None:
+    """E.g. a proxy whose Redis is down: it accepts, then closes without a word (from a thread of
+    its own, so the close can come at any moment of the client's loop)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def close_every_connection() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                connection.close()
+
+    threading.Thread(target=close_every_connection, daemon=True).start()
+    wire = Wire(f"redis://127.0.0.1:{port}/0", patience=0.2)
+    try:
+        for _ in range(10):
+            with pytest.raises(ConnectionError):
+                await asyncio.wait_for(wire.execute("PING"), 3)
+    finally:
+        await wire.close()
+        listener.close()

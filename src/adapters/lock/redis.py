@@ -52,7 +52,10 @@ from domain.errors import LockTimeout
 log = logging.getLogger(__name__)
 
 WATCHDOG_LEASE = 30.0
+# While another process waits, a cohort hands the lock on at most this many times in a row (a
+# round of a 16-task process), and for at most `HANDING_ON` seconds from its acquisition in Redis.
 HANDOFFS = 16
+HANDING_ON = 0.25
 # A task handed the lock gets at least this share of the lease it asked for, else it is renewed.
 KEPT_LEASE = 0.9
 UNLOCKED, WAITING, TURN, GONE, RENEWED = "unlocked", "waiting", "turn", "gone", "renewed"
@@ -172,6 +175,14 @@ class _Cohort:
     retired: str = ""
     handoffs: int = 0
     contended: bool = False  # another process waits: hand on at most `handoffs` times
+    since: float = field(default_factory=time.monotonic)  # acquired in Redis
+
+    def may_hand_on(self, handoffs: int) -> bool:
+        """While another process waits, at most `handoffs` times and for `HANDING_ON` seconds (so
+        long holds do not keep it out for `handoffs` of them); as long as needed when none does."""
+        if not self.contended:
+            return True
+        return self.handoffs < handoffs and time.monotonic() - self.since < HANDING_ON
 
 
 @dataclass
@@ -393,9 +404,7 @@ class RedisLock:
         """Hand the lock to the next task of this process, or unlock it in Redis; false when its
         lease had ended (then nothing is handed on nor freed)."""
         state = self._keys.get(key)
-        # Handed on at most `handoffs` times in a row while another process waits; as long as
-        # needed when none does.
-        while state and state.queue and (cohort.handoffs < self._handoffs or not cohort.contended):
+        while state and state.queue and cohort.may_hand_on(self._handoffs):
             after = state.queue[0]
             if after.solo or not await self._kept_quietly(key, cohort, after.lease):
                 break
@@ -495,10 +504,9 @@ class RedisLock:
         key's next token. The lock kept for this process's turn is taken by a script that checks
         it is."""
         if taking is None:
-            taking = asyncio.ensure_future(
-                self._wire.execute("SET", key, owner, "NX", "PX", _ms(lease), "GET")
-            )
-        holder = await taking
+            holder = await self._wire.execute("SET", key, owner, "NX", "PX", _ms(lease), "GET")
+        else:
+            holder = await taking
         if holder is None:
             return await self._next_token(key)
         holder = _text(holder)

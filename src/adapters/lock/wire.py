@@ -50,7 +50,12 @@ class _Answers(asyncio.Protocol):
 
     def send(self, payload: bytes, futures: Sequence[asyncio.Future[Any]]) -> None:
         """Queue the commands; what every task sends in one turn of the event loop goes out in one
-        write at its end (a system call per command was a fifth of the lock's CPU)."""
+        write at its end (a system call per command was a fifth of the lock's CPU). On a connection
+        already lost they fail at once: nothing would ever answer them."""
+        if self.lost is not None:
+            for future in futures:
+                future.set_exception(self.lost)
+            return
         self.waiting.extend(futures)
         if not self._unsent:
             asyncio.get_running_loop().call_soon(self._flush)
@@ -123,8 +128,9 @@ class Wire:
         return await future
 
     def send(self, *command: str | bytes | int | float) -> asyncio.Future[Any] | None:
-        """Send one command now, without a turn of the event loop; the future of its answer, or
-        None while there is no connection (then `execute` it)."""
+        """Queue one command without awaiting anything (it goes out with this turn of the event
+        loop's other commands); the future of its answer, or None while there is no connection
+        (then `execute` it)."""
         answers = self._answers
         if answers is None or answers.lost is not None:
             return None
@@ -160,7 +166,10 @@ class Wire:
         if self._opening is None or self._opening.done():
             self._opening = asyncio.ensure_future(self._connect())
             self._opening.add_done_callback(_retrieved)
-        return await asyncio.shield(self._opening)
+        answers = await asyncio.shield(self._opening)
+        if answers.lost is not None:  # lost again before this caller woke up
+            raise answers.lost
+        return answers
 
     async def _connect(self) -> _Answers:
         answers = await connect(self._options, lambda: _Answers(self._patience), self._connect_timeout)
@@ -197,6 +206,10 @@ async def _in_order(futures: list[asyncio.Future[Any]]) -> list[Any]:
         for future in futures:
             future.cancel()
         raise
+    # An answer lost says more than an error answer: the caller must not think everything ran.
+    lost = next((result for result in results if isinstance(result, ConnectionError)), None)
+    if lost is not None:
+        raise lost
     if error is not None:
         raise error
     return results
