@@ -47,6 +47,7 @@ class _Answers(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._why = "closed by the server"
         self._unsent: list[bytes] = []
+        self.loop = asyncio.get_running_loop()  # made by connect(), inside the loop
 
     def send(self, payload: bytes, futures: Sequence[asyncio.Future[Any]]) -> None:
         """Queue the commands; what every task sends in one turn of the event loop goes out in one
@@ -58,11 +59,11 @@ class _Answers(asyncio.Protocol):
             return
         self.waiting.extend(futures)
         if not self._unsent:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self.loop.call_soon(self._flush)
         self._unsent.append(payload)
         if self._timer is None:
             self._answered = False
-            self._timer = asyncio.get_running_loop().call_later(self._patience, self._check)
+            self._timer = self.loop.call_later(self._patience, self._check)
 
     def _flush(self) -> None:
         unsent, self._unsent = self._unsent, []
@@ -78,7 +79,7 @@ class _Answers(asyncio.Protocol):
             self.transport.abort()
             return
         self._answered = False
-        self._timer = asyncio.get_running_loop().call_later(self._patience, self._check)
+        self._timer = self.loop.call_later(self._patience, self._check)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but write like one
@@ -123,7 +124,7 @@ class Wire:
         future = self.send(*command)
         if future is None:
             answers = await self._connection()
-            future = asyncio.get_running_loop().create_future()
+            future = answers.loop.create_future()
             answers.send(_pack(command), (future,))
         return await future
 
@@ -134,18 +135,14 @@ class Wire:
         answers = self._answers
         if answers is None or answers.lost is not None:
             return None
-        future = asyncio.get_running_loop().create_future()
+        future = answers.loop.create_future()
         answers.send(_pack(command), (future,))
         return future
 
     async def execute_many(self, commands: Sequence[Command]) -> list[Any]:
         """Send several commands in one write; their answers in order. An error answer is raised
         after every answer has come (the others ran)."""
-        answers = await self._connection()
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in commands]
-        answers.send(b"".join(_pack(command) for command in commands), futures)
-        return await _in_order(futures)
+        return await _ask(await self._connection(), commands)
 
     async def close(self) -> None:
         """Close the connection; commands sent after this fail."""
@@ -178,10 +175,8 @@ class Wire:
             first.append(("SELECT", self._options["db"]))
         if first:
             # Answered before the connection is anyone's: nothing else is queued behind these.
-            futures = [asyncio.get_running_loop().create_future() for _ in first]
-            answers.send(b"".join(_pack(command) for command in first), futures)
             try:
-                await _in_order(futures)
+                await _ask(answers, first)
             except BaseException:
                 assert answers.transport is not None
                 answers.transport.close()
@@ -190,28 +185,27 @@ class Wire:
         return answers
 
 
-async def _in_order(futures: list[asyncio.Future[Any]]) -> list[Any]:
-    """Every future's result once all have one (answers come in order, so awaiting each in turn
-    costs no more than the last); the first error after that. Cancelled, it cancels them all."""
+async def _ask(answers: _Answers, commands: Sequence[Command]) -> list[Any]:
+    """Send the commands in one write; every answer once all have come (they come in order, so
+    awaiting each in turn costs no more than the last), else the first failure, a lost answer
+    before an error answer (the caller must not think everything ran). Cancelled, it cancels
+    them all."""
+    futures = [answers.loop.create_future() for _ in commands]
+    answers.send(b"".join(_pack(command) for command in commands), futures)
     results: list[Any] = []
-    error: BaseException | None = None
     try:
         for future in futures:
             try:
                 results.append(await future)
             except (ConnectionError, ResponseError) as failed:
-                error = error or failed
                 results.append(failed)
     except asyncio.CancelledError:
         for future in futures:
             future.cancel()
         raise
-    # An answer lost says more than an error answer: the caller must not think everything ran.
-    lost = next((result for result in results if isinstance(result, ConnectionError)), None)
-    if lost is not None:
-        raise lost
-    if error is not None:
-        raise error
+    failures = [result for result in results if isinstance(result, Exception)]
+    if failures:
+        raise next((f for f in failures if isinstance(f, ConnectionError)), failures[0])
     return results
 
 
@@ -301,9 +295,9 @@ class Subscriber:
     """Channels on one connection in subscribe mode: a message goes to `on_message(channel,
     data)`, and `on_subscribed(channel)` once Redis confirms a subscription. A lost connection is
     told to `on_lost()`, opened again every `RETRY` seconds and its channels subscribed again;
-    messages sent meanwhile are missed (the caller has timers for that). Messages cost a parse in
-    C and one call here, where redis-py's PubSub spends ~40 us of Python on each: every process
-    hears every unlock of the keys it uses, so that is most of a busy process's CPU."""
+    messages sent meanwhile are missed (the caller has timers for that). A message costs a parse
+    in C and one call here (redis-py's PubSub reads each through its Python parser, timeouts and
+    a dict): every process hears every unlock of the keys it uses."""
 
     RETRY = 0.5
 
