@@ -59,6 +59,7 @@ from application.requests import RegistrationRequest  # noqa: E402
 from domain.customer import Channel  # noqa: E402
 from domain.store import Store  # noqa: E402
 from entrypoints.container import Container, start, stop  # noqa: E402
+from entrypoints.long_lived import keep_for_life  # noqa: E402
 from entrypoints.settings import Settings, database_url  # noqa: E402
 from sections import replace_section  # noqa: E402
 
@@ -211,6 +212,7 @@ async def _service(
     if on_connect is not None:
         event.listen(container.engine().sync_engine, "connect", on_connect)
     await start(container)
+    keep_for_life()  # as `waitline serve` and `waitline consume` do once started
     try:
         yield container
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import secrets
@@ -93,12 +94,24 @@ class NewRequests:
         )
 
 
-def _registration(request: RegistrationRequest) -> Registration:
+# A status token is what secrets.token_urlsafe(24) gives: 24 random bytes, 32 URL-safe characters.
+TOKEN_BYTES, TOKEN_LENGTH = 24, 32
+
+
+def status_tokens(count: int) -> list[str]:
+    """`count` status tokens from one read of the OS's randomness: 24 bytes are whole base64
+    groups, so the encoding of them all cuts into the tokens (a read per token is a system call
+    per registration)."""
+    text = base64.urlsafe_b64encode(secrets.token_bytes(TOKEN_BYTES * count)).decode("ascii")
+    return [text[start : start + TOKEN_LENGTH] for start in range(0, len(text), TOKEN_LENGTH)]
+
+
+def _registration(request: RegistrationRequest, status_token: str) -> Registration:
     return Registration(
         trace_id=request.trace_id,
         customer=request.customer,
         party_size=request.party_size,
-        status_token=secrets.token_urlsafe(24),
+        status_token=status_token,
     )
 
 
@@ -167,9 +180,9 @@ Decision = tuple[Waiting | DomainError, int]
 def register_each(day: WaitingList, requests: Sequence[RegistrationRequest], now: datetime) -> list[Decision]:
     """Register the requests in order; a refusal refuses that request alone."""
     decisions: list[Decision] = []
-    for request in requests:
+    for request, status_token in zip(requests, status_tokens(len(requests)), strict=True):
         try:
-            waiting = day.register(_registration(request), now)
+            waiting = day.register(_registration(request, status_token), now)
         except DomainError as refusal:
             decisions.append((refusal, 0))
         else:

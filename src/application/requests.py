@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 
 from domain.customer import Channel, Customer
 
@@ -20,7 +21,7 @@ class RegistrationRequest:
     name: str | None = None
     phone_number: str | None = None
 
-    @property
+    @cached_property  # asked for several times while a request is decided
     def customer(self) -> Customer:
         if self.channel is Channel.USER:
             assert self.user_id is not None
@@ -61,7 +62,10 @@ class RequestStatus:
         return cls(request.trace_id, request.store_id, RequestState.QUEUED, user_id=request.user_id)
 
     def registered(self, waiting_id: int) -> RequestStatus:
-        return replace(self, state=RequestState.REGISTERED, waiting_id=waiting_id)
+        # Built directly: dataclasses.replace costs several times more, once per registration.
+        return RequestStatus(
+            self.trace_id, self.store_id, RequestState.REGISTERED, self.user_id, waiting_id, self.reason
+        )
 
     def rejected(self, reason: str) -> RequestStatus:
         return replace(self, state=RequestState.REJECTED, reason=reason)

@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from adapters.queue.kafka_consumer import KafkaRequestConsumer
 from entrypoints.container import Container, start, stop
+from entrypoints.long_lived import keep_for_life
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ async def consume(container: Container) -> None:
     try:
         await start(container)
         process, consumer = container.process(), container.consumer()
+        keep_for_life()
         container.registry().register(ConsumerCollector(consumer, container.kafka().topic))
         log.info("consuming %s as group %s", container.kafka().topic, container.kafka().group)
         webhooks = container.deliver_webhooks()

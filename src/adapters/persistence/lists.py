@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import ColumnElement, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 
 
-def one_of(dialect: str, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
-    """`column = ANY(:array)` on PostgreSQL: one bound array, so one statement text however many
+def one_of(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """`column = ANY(:name)` on PostgreSQL: one bound array, so one statement text however many
     values (an IN list is rendered again for every length, and asyncpg prepares each text anew);
-    `IN (...)` elsewhere."""
+    `IN (...)` elsewhere. The list is given at execution as the parameter `name`, so a statement
+    built once serves every batch."""
     if dialect == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
-    return column.in_(values)  # type: ignore[no-any-return]
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]

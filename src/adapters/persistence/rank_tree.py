@@ -8,6 +8,7 @@ A prefix (WAITING below some number: the rank less one) sums the nodes on the wa
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
@@ -38,11 +39,28 @@ def nodes_below(number: int) -> Iterator[int]:
 
 def changes(deltas: Iterable[tuple[int, int]]) -> dict[int, int]:
     """(number, +1 or -1) pairs as one change per node (those that cancel out left out), so that a
-    batch of registrations is one statement however many numbers it holds."""
+    batch of registrations is one statement however many numbers it holds.
+
+    Each node's change passes on to its parent once it is complete, smallest node first (a
+    parent is always larger than its children): a batch of n consecutive numbers costs about
+    n + log(SIZE) steps, not n * log(SIZE).
+    """
     total: Counter[int] = Counter()
     for number, delta in deltas:
-        if not 1 <= number <= SIZE:
-            continue  # beyond the tree: counted from the rows
-        for node in nodes_above(number):
-            total[node] += delta
-    return {node: delta for node, delta in sorted(total.items()) if delta}
+        if 1 <= number <= SIZE:  # beyond the tree: counted from the rows
+            total[number] += delta
+    pending = list(total)
+    heapq.heapify(pending)
+    found: dict[int, int] = {}
+    while pending:
+        node = heapq.heappop(pending)
+        delta = total[node]
+        if not delta:
+            continue
+        found[node] = delta
+        parent = node + _lowbit(node)
+        if parent <= SIZE:
+            if parent not in total:
+                heapq.heappush(pending, parent)
+            total[parent] += delta
+    return found

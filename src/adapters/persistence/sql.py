@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     TextClause,
     UniqueConstraint,
+    bindparam,
     func,
     insert,
     select,
@@ -91,7 +92,7 @@ class SqlStores:
         store.id = result.scalar_one()
 
     async def get(self, store_id: int) -> Store | None:
-        row = (await self._db.execute(select(stores).where(stores.c.id == store_id))).mappings().first()
+        row = (await self._db.execute(_store_by_id(), {"store_id": store_id})).mappings().first()
         return _store(row) if row else None
 
     async def save(self, store: Store) -> None:
@@ -100,15 +101,29 @@ class SqlStores:
     async def fence(self, store_id: int, token: int) -> None:
         # One statement: the row stays locked until commit, so an older holder racing this one
         # waits, then finds the newer token and is refused.
-        insert_ = pg_insert if self._db.dialect.name == "postgresql" else sqlite_insert
-        statement = insert_(store_fences).values(store_id=store_id, token=token)
-        statement = statement.on_conflict_do_update(
-            index_elements=[store_fences.c.store_id],
-            set_={"token": statement.excluded.token},
-            where=store_fences.c.token <= statement.excluded.token,
-        )
-        if (await self._db.execute(statement)).rowcount != 1:
+        statement = _fence(self._db.dialect.name)
+        if (await self._db.execute(statement, {"fenced": store_id, "fence": token})).rowcount != 1:
             raise ConcurrencyConflict(f"store {store_id}: the lock's lease ended; a newer holder wrote")
+
+
+# The statements every registration batch runs are built once (bound by name at execution):
+# building one costs about as much CPU as executing it (measured: 174 against 101 µs).
+
+
+@functools.cache
+def _store_by_id() -> Any:
+    return select(stores).where(stores.c.id == bindparam("store_id"))
+
+
+@functools.cache
+def _fence(dialect: str) -> Any:
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_(store_fences).values(store_id=bindparam("fenced"), token=bindparam("fence"))
+    return statement.on_conflict_do_update(
+        index_elements=[store_fences.c.store_id],
+        set_={"token": statement.excluded.token},
+        where=store_fences.c.token <= statement.excluded.token,
+    )
 
 
 def _store_row(store: Store) -> dict[str, Any]:
@@ -153,28 +168,8 @@ class SqlWaitings:
     async def load_list(self, store: Store, business_date: date, customers: Collection[str]) -> WaitingList:
         """One round trip however long the list: the sequence and its kept counts, and which of
         the customers hold an active waiting."""
-        day = (waitings.c.store_id == store.id) & (waitings.c.business_date == business_date)
-        held = (
-            select(_aggregate_keys(self._db.dialect.name, waitings.c.customer_key))
-            # The index's own condition, word for word: SQLite uses a partial index only for a
-            # query that repeats it (bound values would leave it scanning the day's WAITING rows).
-            .where(
-                day,
-                text(ACTIVE_WHERE),
-                one_of(self._db.dialect.name, waitings.c.customer_key, list(customers) or [""]),
-            )
-            .scalar_subquery()
-        )
-        row = (
-            await self._db.execute(
-                select(
-                    waiting_sequences.c.last_number,
-                    waiting_sequences.c.active_count,
-                    waiting_sequences.c.waiting_count,
-                    held,
-                ).where(*_day_of(waiting_sequences, store.id, business_date))
-            )
-        ).first()
+        day = {"day_store": store.id, "day_date": business_date, "customers": list(customers) or [""]}
+        row = (await self._db.execute(_day_list(self._db.dialect.name), day)).first()
         # No sequence yet: nobody registered that day.
         last_number, active, waiting_now, held_keys = row or (0, 0, 0, None)
         return WaitingList(
@@ -204,30 +199,15 @@ class SqlWaitings:
     async def _advance(self, waiting_list: WaitingList, previous: int, joined: int) -> None:
         """Move the day's sequence from `previous` on, counting the `joined` new waitings; refuse if
         someone else moved it first."""
-        if previous == 0:
-            statement: Any = insert(waiting_sequences).values(
-                store_id=waiting_list.store.id,
-                business_date=waiting_list.business_date,
-                last_number=waiting_list.last_number,
-                active_count=joined,
-                waiting_count=joined,
-            )
-        else:
-            sequence = waiting_sequences.c
-            statement = (
-                update(waiting_sequences)
-                .where(
-                    *_day_of(waiting_sequences, waiting_list.store.id, waiting_list.business_date),
-                    sequence.last_number == previous,
-                )
-                .values(
-                    last_number=waiting_list.last_number,
-                    active_count=sequence.active_count + joined,
-                    waiting_count=sequence.waiting_count + joined,
-                )
-            )
+        values = {
+            "day_store": waiting_list.store.id,
+            "day_date": waiting_list.business_date,
+            "previous": previous,
+            "last": waiting_list.last_number,
+            "joined": joined,
+        }
         try:
-            result = await self._db.execute(statement)
+            result = await self._db.execute(_start_day() if previous == 0 else _advance_day(), values)
         except IntegrityError as error:
             raise ConcurrencyConflict("the day's sequence was started concurrently") from error
         if result.rowcount != 1:
@@ -315,13 +295,10 @@ class SqlWaitings:
         return [_waiting(row) for row in rows]
 
     async def last_calls(self, store_id: int, business_date: date, most: int) -> list[datetime]:
-        latest = (
-            select(waitings.c.called_at)
-            .where(*_day_of(waitings, store_id, business_date), waitings.c.called_at.is_not(None))
-            .order_by(waitings.c.called_at.desc())
-            .limit(most)
+        latest = await self._db.scalars(
+            _last_calls(), {"day_store": store_id, "day_date": business_date, "most": most}
         )
-        return [moment for moment in map(_utc, (await self._db.scalars(latest)).all()) if moment is not None]
+        return [moment for moment in map(_utc, latest.all()) if moment is not None]
 
     async def count_waiting(self, store_id: int, business_date: date, below: int | None = None) -> int:
         """The day's kept WAITING count, or below a place the sum of at most 21 rank tree rows."""
@@ -348,6 +325,62 @@ class SqlWaitings:
 
 def _day_of(table: Table, store_id: int, business_date: date) -> tuple[Any, Any]:
     return table.c.store_id == store_id, table.c.business_date == business_date
+
+
+def _the_day(table: Table) -> tuple[Any, Any]:
+    """`_day_of`, bound at execution as :day_store and :day_date (a column's own name is taken
+    in an INSERT's or UPDATE's values)."""
+    return table.c.store_id == bindparam("day_store"), table.c.business_date == bindparam("day_date")
+
+
+@functools.cache
+def _day_list(dialect: str) -> Any:
+    held = (
+        select(_aggregate_keys(dialect, waitings.c.customer_key))
+        # The index's own condition, word for word: SQLite uses a partial index only for a
+        # query that repeats it (bound values would leave it scanning the day's WAITING rows).
+        .where(*_the_day(waitings), text(ACTIVE_WHERE), one_of(dialect, waitings.c.customer_key, "customers"))
+        .scalar_subquery()
+    )
+    sequence = waiting_sequences.c
+    return select(sequence.last_number, sequence.active_count, sequence.waiting_count, held).where(
+        *_the_day(waiting_sequences)
+    )
+
+
+@functools.cache
+def _start_day() -> Any:
+    return insert(waiting_sequences).values(
+        store_id=bindparam("day_store"),
+        business_date=bindparam("day_date"),
+        last_number=bindparam("last"),
+        active_count=bindparam("joined"),
+        waiting_count=bindparam("joined"),
+    )
+
+
+@functools.cache
+def _advance_day() -> Any:
+    sequence = waiting_sequences.c
+    return (
+        update(waiting_sequences)
+        .where(*_the_day(waiting_sequences), sequence.last_number == bindparam("previous"))
+        .values(
+            last_number=bindparam("last"),
+            active_count=sequence.active_count + bindparam("joined"),
+            waiting_count=sequence.waiting_count + bindparam("joined"),
+        )
+    )
+
+
+@functools.cache
+def _last_calls() -> Any:
+    return (
+        select(waitings.c.called_at)
+        .where(*_the_day(waitings), waitings.c.called_at.is_not(None))
+        .order_by(waitings.c.called_at.desc())
+        .limit(bindparam("most"))
+    )
 
 
 async def _insert_rows(
@@ -476,10 +509,7 @@ class SqlRequests:
         wanted = [trace_id for trace_id in trace_ids if "\x00" not in trace_id]
         if not wanted:
             return {}
-        query = select(registration_requests).where(
-            one_of(self._db.dialect.name, registration_requests.c.trace_id, wanted)
-        )
-        rows = (await self._db.execute(query)).mappings()
+        rows = (await self._db.execute(_decided(self._db.dialect.name), {"trace_ids": wanted})).mappings()
         return {
             row["trace_id"]: RequestStatus(
                 trace_id=row["trace_id"],
@@ -510,6 +540,11 @@ class SqlRequests:
             await _insert_rows(self._db, registration_requests, rows)
         except IntegrityError as error:
             raise ConcurrencyConflict("a request was decided concurrently") from error
+
+
+@functools.cache
+def _decided(dialect: str) -> Any:
+    return select(registration_requests).where(one_of(dialect, registration_requests.c.trace_id, "trace_ids"))
 
 
 class SqlUnitOfWork:

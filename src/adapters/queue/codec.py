@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from application.requests import RegistrationRequest
 from domain.customer import Channel
 
 SCHEMA_VERSION = 1
+# msgspec rather than json: compact UTF-8 the same, several times faster both ways (a worker
+# decodes every queued request, an accept encodes one).
+_JSON, _JSON_IN = msgspec.json.Encoder(), msgspec.json.Decoder()
 
 
 class UnreadableMessage(Exception):
@@ -27,12 +31,12 @@ def encode(request: RegistrationRequest) -> bytes:
     }
     optional = {"userId": request.user_id, "name": request.name, "phoneNumber": request.phone_number}
     value.update({key: item for key, item in optional.items() if item is not None})
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return _JSON.encode(value)
 
 
 def decode(payload: bytes) -> RegistrationRequest:
     try:
-        value = json.loads(payload)
+        value = _JSON_IN.decode(payload)
         if value["schemaVersion"] != SCHEMA_VERSION:
             raise UnreadableMessage(f"unknown schemaVersion {value['schemaVersion']!r}")
         channel = Channel(value["channel"])
@@ -48,7 +52,7 @@ def decode(payload: bytes) -> RegistrationRequest:
         )
     except UnreadableMessage:
         raise
-    except (ValueError, KeyError, TypeError) as error:
+    except (msgspec.DecodeError, ValueError, KeyError, TypeError) as error:
         raise UnreadableMessage(f"{type(error).__name__}: {error}") from error
     if (channel is Channel.USER and not request.user_id) or (
         channel is Channel.APP and not (request.name and request.phone_number)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,7 +45,7 @@ class SqlRegistrationQueue:
         idle_poll_seconds: float = 1.0,
     ) -> None:
         self._engine, self._partitions = engine, partitions
-        self._reads = _one_statement_reads(engine)
+        self._single = _single_statements(engine)
         self._batch_size, self._attempts, self._idle_poll = batch_size, attempts, idle_poll_seconds
         self._wake = [asyncio.Event() for _ in range(partitions)]
         self._workers: list[asyncio.Task[None]] = []
@@ -66,7 +67,7 @@ class SqlRegistrationQueue:
             for r in requests
         ]
         try:
-            async with self._engine.begin() as connection:
+            async with self._single.begin() as connection:
                 await connection.execute(insert(queued), rows)
         except SQLAlchemyError as error:
             raise QueueUnavailable(f"the request could not be queued: {error}") from error
@@ -86,7 +87,7 @@ class SqlRegistrationQueue:
 
     async def _pending(self, *conditions: Any) -> list[RegistrationRequest]:
         query = select(queued.c.payload).where(~queued.c.dead, *conditions).order_by(queued.c.seq)
-        async with self._reads.connect() as connection:
+        async with self._single.connect() as connection:
             payloads = list(await connection.scalars(query))
         return _readable(payloads)
 
@@ -149,20 +150,15 @@ class SqlRegistrationQueue:
         return True
 
     async def _count(self) -> None:
-        async with self._reads.connect() as connection:
+        async with self._single.connect() as connection:
             depth = await connection.scalar(select(func.count()).where(~queued.c.dead))
             dead = await connection.scalar(select(func.count()).where(queued.c.dead))
         self._depth, self._dead = int(depth or 0), int(dead or 0)
 
     async def _next_batch(self, partition: int) -> list[tuple[int, bytes, int]]:
-        query = (
-            select(queued.c.seq, queued.c.payload, queued.c.attempts)
-            .where(queued.c.partition == partition, ~queued.c.dead)
-            .order_by(queued.c.seq)
-            .limit(self._batch_size)
-        )
-        async with self._reads.connect() as connection:
-            return [(row.seq, row.payload, row.attempts) for row in await connection.execute(query)]
+        async with self._single.connect() as connection:
+            rows = await connection.execute(_NEXT_BATCH, {"partition": partition, "most": self._batch_size})
+            return [(seq, payload, attempts) for seq, payload, attempts in rows]
 
     async def _deliver(self, rows: list[tuple[int, bytes, int]], handler: Handler) -> None:
         readable: list[tuple[int, RegistrationRequest]] = []
@@ -185,10 +181,8 @@ class SqlRegistrationQueue:
         await self._acknowledge(seqs)
 
     async def _acknowledge(self, seqs: list[int]) -> None:
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                delete(queued).where(one_of(connection.dialect.name, queued.c.seq, seqs))
-            )
+        async with self._single.begin() as connection:
+            await connection.execute(_acknowledged(connection.dialect.name), {"seqs": seqs})
         self._depth -= len(seqs)
 
     async def _failed(
@@ -236,9 +230,25 @@ class SqlRegistrationQueue:
         self._dead += len(seqs)
 
 
-def _one_statement_reads(engine: AsyncEngine) -> AsyncEngine:
-    """For reads that need no transaction: on PostgreSQL in autocommit, one round trip instead of
-    BEGIN, the query and ROLLBACK (V2 asks for a store's pending requests under its lock)."""
+# A worker's statements, built once for every batch.
+_NEXT_BATCH = (
+    select(queued.c.seq, queued.c.payload, queued.c.attempts)
+    .where(queued.c.partition == bindparam("partition"), ~queued.c.dead)
+    .order_by(queued.c.seq)
+    .limit(bindparam("most"))
+)
+
+
+@functools.cache
+def _acknowledged(dialect: str) -> Any:
+    return delete(queued).where(one_of(dialect, queued.c.seq, "seqs"))
+
+
+def _single_statements(engine: AsyncEngine) -> AsyncEngine:
+    """For work that is one statement: on PostgreSQL in autocommit, one round trip instead of
+    BEGIN, the statement and COMMIT or ROLLBACK. The statement is its own transaction, as durable
+    as a commit (a group commit's INSERT, a batch's DELETE), and a read needs none (V2 asks for a
+    store's pending requests under its lock). Measured: 3 of a drained batch's 16 round trips."""
     if engine.dialect.name == "postgresql":
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine

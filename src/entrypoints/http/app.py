@@ -38,6 +38,7 @@ from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import WINDOW_SECONDS, RateCounter, RateLimit
 from entrypoints.http.sse import StreamCap
 from entrypoints.logs import configure_logging
+from entrypoints.long_lived import keep_for_life
 from entrypoints.settings import Settings
 
 # Collaborators that handlers receive by parameter name.
@@ -176,4 +177,6 @@ def create_app_from_environment() -> Litestar:
     """An app configured from WAITLINE_* (and `.env`), for uvicorn to build in each worker."""
     container = Container()
     configure_logging(container.settings().log_level)
-    return create_app(container)
+    app = create_app(container)
+    keep_for_life()
+    return app
