@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence import rank_tree
 from adapters.persistence.alerts import SqlCloseAlerts, SqlWebhookOutbox
+from adapters.persistence.copying import copy_rows
 from adapters.persistence.lists import one_of
 from adapters.persistence.status_tokens import same_token, selector, well_formed
 from adapters.persistence.tables import ACTIVE as ACTIVE_WHERE
@@ -55,8 +56,9 @@ ACTIVE_CUSTOMER = "uq_waitings_active_customer"
 
 def violated(error: IntegrityError) -> str | None:
     """The name of the unique constraint or index that refused a write, if one did."""
-    cause = getattr(error.orig, "__cause__", None)
-    if name := getattr(cause, "constraint_name", None):  # PostgreSQL names it
+    # PostgreSQL names it: on asyncpg's error, behind SQLAlchemy's adapter or given as is (COPY).
+    cause = getattr(error.orig, "__cause__", None) or error.orig
+    if name := getattr(cause, "constraint_name", None):
         return str(name)
     # SQLite names the columns: "UNIQUE constraint failed: waitings.store_id, waitings.number"
     message = str(error.orig)
@@ -187,8 +189,13 @@ class SqlWaitings:
             return
         await self._advance(waiting_list, previous=waiting_list.last_number - len(new), joined=len(new))
         await self._rank(waiting_list.store.id, waiting_list.business_date, [(w.place, 1) for w in new])
+        rows = [_waiting_row(w) for w in new]
         try:
-            ids = await _insert_rows(self._db, waitings, [_waiting_row(w) for w in new], returning="number")
+            if self._db.dialect.name == "postgresql":
+                new_ids = await copy_rows(self._db, waitings, rows, new_ids=True)
+                ids = {w.number: id_ for w, id_ in zip(new, new_ids, strict=True)}
+            else:
+                ids = await _insert_rows(self._db, waitings, rows, returning="number")
         except IntegrityError as error:
             if violated(error) == ACTIVE_CUSTOMER:
                 raise AlreadyWaiting("this customer already holds an active waiting at this store") from error
@@ -537,7 +544,10 @@ class SqlRequests:
             for status in statuses
         ]
         try:
-            await _insert_rows(self._db, registration_requests, rows)
+            if self._db.dialect.name == "postgresql":
+                await copy_rows(self._db, registration_requests, rows)
+            else:
+                await _insert_rows(self._db, registration_requests, rows)
         except IntegrityError as error:
             raise ConcurrencyConflict("a request was decided concurrently") from error
 

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from adapters.persistence import rank_tree
 
-numbers = st.one_of(st.integers(1, 300), st.integers(rank_tree.SIZE - 40, rank_tree.SIZE + 5), st.integers(-3, 0))
+numbers = st.one_of(
+    st.integers(1, 300), st.integers(rank_tree.SIZE - 40, rank_tree.SIZE + 5), st.integers(-3, 0)
+)
 deltas = st.lists(st.tuples(numbers, st.sampled_from([1, -1])), max_size=60)
 
 
