@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import logging
 import math
@@ -217,6 +218,7 @@ async def _service(
         yield container
     finally:
         await stop(container)
+        gc.unfreeze()  # the next round's service starts afresh
 
 
 async def _drain(

@@ -4,6 +4,7 @@ came of each webhook attempt."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -48,8 +49,8 @@ class Registrations:
             registry=registry,
         )
 
-    def count(self, version: Version, channel: Channel, outcome: str) -> None:
-        self._counter.labels(str(version), str(channel), outcome).inc()
+    def count(self, version: Version, channel: Channel, outcome: str, times: int = 1) -> None:
+        self._counter.labels(str(version), str(channel), outcome).inc(times)
 
     def decided(self, decide: Decide) -> Handler:
         """A queue worker's handler that counts the V3 decisions it hands back.
@@ -61,8 +62,13 @@ class Registrations:
         async def counted(requests: Sequence[RegistrationRequest]) -> list[RequestStatus]:
             statuses = await decide(requests)
             outcomes = {status.trace_id: _outcome(status) for status in statuses}
-            for request in {request.trace_id: request for request in requests}.values():
-                self.count(Version.V3, request.channel, outcomes[request.trace_id])
+            # One increment per (channel, outcome) of the batch, not one per request.
+            tally = collections.Counter(
+                (request.channel, outcomes[request.trace_id])
+                for request in {request.trace_id: request for request in requests}.values()
+            )
+            for (channel, outcome), times in tally.items():
+                self.count(Version.V3, channel, outcome, times)
             return statuses
 
         return counted

@@ -6,7 +6,8 @@ our CPU against 4.1 ms and 1.0 ms for `INSERT ... SELECT FROM unnest(...) RETURN
 
 Errors come out as SQLAlchemy's, as if the statement had gone through it: a refused row as an
 IntegrityError naming its constraint, a server or connection failure as a DBAPIError that
-`failures.unavailable` recognises (and the connection is invalidated, not pooled again).
+`failures.unavailable` recognises (a connection that is gone is invalidated, and the pool drops
+the others made before it).
 """
 
 from __future__ import annotations
@@ -40,11 +41,24 @@ async def copy_rows(
             columns.insert(0, "id")
             records = [(id_, *record) for id_, record in zip(ids, records, strict=True)]
         await raw.copy_records_to_table(table.name, records=records, columns=columns)
-    except asyncpg.IntegrityConstraintViolationError as error:
-        raise IntegrityError(statement, None, error) from error
-    except asyncpg.PostgresError as error:
-        raise DBAPIError(statement, None, error) from error
-    except (TimeoutError, asyncpg.InterfaceError, OSError) as error:
-        await db.invalidate()
-        raise DBAPIError(statement, None, error, connection_invalidated=True) from error
+    except Exception as error:
+        raise await _translated(db, raw, statement, error) from error
     return ids
+
+
+async def _translated(db: AsyncConnection, raw: Any, statement: str, error: Exception) -> Exception:
+    """The error SQLAlchemy would have raised for the same failure."""
+    if raw.is_closed():
+        # The server or the network ended the connection: as SQLAlchemy does on a disconnect, every
+        # pooled connection made before is dropped too (the server likely restarted).
+        await db.invalidate()
+        await db.engine.dispose()
+        return DBAPIError(statement, None, error, connection_invalidated=True)
+    if isinstance(error, asyncpg.InterfaceError | OSError | TimeoutError):
+        await db.invalidate()  # no answer in time, or a protocol state that cannot be trusted
+        return DBAPIError(statement, None, error, connection_invalidated=True)
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        return IntegrityError(statement, None, error)
+    # Any other refusal by the server (SQLSTATE kept for `failures.unavailable`), or a value the
+    # driver could not encode: the statement failed, the connection is sound.
+    return DBAPIError(statement, None, error)
