@@ -309,6 +309,8 @@ def _label(call: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         sql = args[0] if args else kwargs["query"]
     elif call == "prepare":
         sql = args[1] if len(args) > 1 else kwargs["query"]
+    elif call == "copy_in":
+        sql = args[0] if args else kwargs["copy_stmt"]
     else:
         sql = getattr(args[0] if args else kwargs.get("state"), "query", "?")
     sql = " ".join(sql.split())
@@ -317,6 +319,8 @@ def _label(call: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     verb = sql.split(" ", 1)[0].upper()
     if verb in ("INSERT", "DELETE"):
         target = re.search(r"\b(?:INTO|FROM) (\w+)", sql)
+    elif verb == "COPY":
+        target = re.match(r"COPY (?:\S+\.)?\"?(\w+)", sql)
     elif verb == "UPDATE":
         target = re.search(r"^UPDATE (\w+)", sql)
     else:
