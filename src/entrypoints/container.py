@@ -19,6 +19,7 @@ from adapters.persistence import schema
 from adapters.persistence.engine import Limits, make_engine
 from adapters.persistence.idempotency import SqlIdempotencyKeys
 from adapters.persistence.sql import SqlUnitOfWork
+from adapters.persistence.statistics import FreshStatistics
 from adapters.queue.kafka import KafkaConfig, KafkaRegistrationQueue
 from adapters.queue.kafka_consumer import KafkaRequestConsumer
 from adapters.queue.pending import RedisPendingRequests
@@ -138,13 +139,18 @@ def registration_queue(
 
 
 async def connections(
-    lock: Lock, statuses: RequestStatusStore, queue: RegistrationQueue, notifier: Notifier
+    lock: Lock,
+    statuses: RequestStatusStore,
+    queue: RegistrationQueue,
+    notifier: Notifier,
+    statistics: FreshStatistics,
 ) -> AsyncIterator[None]:
     """Closed on shutdown. (A resource of its own: providers that depend on an async resource
     hand out futures, so what it closes stay plain singletons.)"""
     try:
         yield
     finally:
+        await statistics.close()
         for each in (queue, notifier, statuses, lock):
             if isinstance(each, RedisLock | RedisRequestStatuses | KafkaRegistrationQueue | RedisNotifier):
                 await each.close()
@@ -186,7 +192,8 @@ class Container(containers.DeclarativeContainer):
 
     engine = providers.Singleton(engine_for, settings)
     database = providers.Resource(database, engine, settings)
-    uow = providers.Factory(SqlUnitOfWork, engine)
+    statistics = providers.Singleton(FreshStatistics, engine)
+    uow = providers.Factory(SqlUnitOfWork, engine, statistics)
     clock = providers.Singleton(SystemClock)
     lock = providers.Singleton(store_lock, settings)
     timed_lock = providers.Singleton(TimedLock, lock, registry)
@@ -202,7 +209,7 @@ class Container(containers.DeclarativeContainer):
         batch_size=settings.provided.batch_size,
         attempts=settings.provided.queue_attempts,
     )
-    closed = providers.Resource(connections, lock, statuses, queue, notifier)
+    closed = providers.Resource(connections, lock, statuses, queue, notifier, statistics)
     lock_times = providers.Singleton(
         LockTimes, wait=settings.provided.lock_wait_seconds, lease=settings.provided.lock_lease_seconds
     )

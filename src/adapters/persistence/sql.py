@@ -32,6 +32,7 @@ from adapters.persistence import rank_tree
 from adapters.persistence.alerts import SqlCloseAlerts, SqlWebhookOutbox
 from adapters.persistence.copying import copy_rows
 from adapters.persistence.lists import one_of
+from adapters.persistence.statistics import FreshStatistics
 from adapters.persistence.status_tokens import same_token, selector, well_formed
 from adapters.persistence.tables import ACTIVE as ACTIVE_WHERE
 from adapters.persistence.tables import (
@@ -164,8 +165,8 @@ def _store(row: RowMapping) -> Store:
 
 
 class SqlWaitings:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._db = connection
+    def __init__(self, connection: AsyncConnection, statistics: FreshStatistics | None = None) -> None:
+        self._db, self._statistics = connection, statistics
 
     async def load_list(self, store: Store, business_date: date, customers: Collection[str]) -> WaitingList:
         """One round trip however long the list: the sequence and its kept counts, and which of
@@ -202,6 +203,8 @@ class SqlWaitings:
             raise ConcurrencyConflict(f"a concurrent registration won: {error.orig}") from error
         for waiting in new:
             waiting.id = ids[waiting.number]
+        if self._statistics is not None:
+            self._statistics.grew(len(new))
 
     async def _advance(self, waiting_list: WaitingList, previous: int, joined: int) -> None:
         """Move the day's sequence from `previous` on, counting the `joined` new waitings; refuse if
@@ -566,15 +569,15 @@ class SqlUnitOfWork:
     close_alerts: SqlCloseAlerts
     webhooks: SqlWebhookOutbox
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, engine: AsyncEngine, statistics: FreshStatistics | None = None) -> None:
+        self._engine, self._statistics = engine, statistics
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> Self:
         self._connection = await self._engine.connect()
         await self._connection.begin()
         self.stores = SqlStores(self._connection)
-        self.waitings = SqlWaitings(self._connection)
+        self.waitings = SqlWaitings(self._connection, self._statistics)
         self.requests = SqlRequests(self._connection)
         self.close_alerts = SqlCloseAlerts(self._connection)
         self.webhooks = SqlWebhookOutbox(self._connection)
