@@ -54,7 +54,9 @@ def engine_for(settings: Settings, limits: Limits | None = None) -> AsyncEngine:
     return make_engine(settings.sqlalchemy_url(), limits or settings.database_limits())
 
 
-async def database(engine: AsyncEngine, settings: Settings) -> AsyncIterator[AsyncEngine]:
+async def database(
+    engine: AsyncEngine, settings: Settings, statistics: FreshStatistics
+) -> AsyncIterator[AsyncEngine]:
     """The schema checked on start (the embedded file is brought up to date); the pool closed on shutdown.
 
     A configured database is migrated by an operator's `waitline migrate`, never by replicas
@@ -71,6 +73,7 @@ async def database(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Asy
     try:
         yield engine
     finally:
+        await statistics.close()  # before the pool it takes its connection from
         await engine.dispose()
 
 
@@ -139,18 +142,13 @@ def registration_queue(
 
 
 async def connections(
-    lock: Lock,
-    statuses: RequestStatusStore,
-    queue: RegistrationQueue,
-    notifier: Notifier,
-    statistics: FreshStatistics,
+    lock: Lock, statuses: RequestStatusStore, queue: RegistrationQueue, notifier: Notifier
 ) -> AsyncIterator[None]:
     """Closed on shutdown. (A resource of its own: providers that depend on an async resource
     hand out futures, so what it closes stay plain singletons.)"""
     try:
         yield
     finally:
-        await statistics.close()
         for each in (queue, notifier, statuses, lock):
             if isinstance(each, RedisLock | RedisRequestStatuses | KafkaRegistrationQueue | RedisNotifier):
                 await each.close()
@@ -191,8 +189,8 @@ class Container(containers.DeclarativeContainer):
     registrations = providers.Singleton(Registrations, registry)
 
     engine = providers.Singleton(engine_for, settings)
-    database = providers.Resource(database, engine, settings)
     statistics = providers.Singleton(FreshStatistics, engine)
+    database = providers.Resource(database, engine, settings, statistics)
     uow = providers.Factory(SqlUnitOfWork, engine, statistics)
     clock = providers.Singleton(SystemClock)
     lock = providers.Singleton(store_lock, settings)
@@ -209,7 +207,7 @@ class Container(containers.DeclarativeContainer):
         batch_size=settings.provided.batch_size,
         attempts=settings.provided.queue_attempts,
     )
-    closed = providers.Resource(connections, lock, statuses, queue, notifier, statistics)
+    closed = providers.Resource(connections, lock, statuses, queue, notifier)
     lock_times = providers.Singleton(
         LockTimes, wait=settings.provided.lock_wait_seconds, lease=settings.provided.lock_lease_seconds
     )

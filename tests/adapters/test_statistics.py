@@ -7,6 +7,8 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.engine import make_engine
@@ -69,6 +71,24 @@ async def test_at_most_once_per_interval(postgres_url: str) -> None:
         await _register(engine, statistics, range(4, 6))
         await statistics.finished()
         assert statistics.runs == 2
+
+
+async def test_a_table_locked_elsewhere_is_skipped_not_waited_for(postgres_url: str) -> None:
+    """A migration or autovacuum holding a table: the refresh goes past it instead of queueing
+    (and making whatever comes next queue behind it)."""
+    dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    async with emptied(postgres_url) as engine:
+        statistics = FreshStatistics(engine, every_rows=1, at_most_every=0)
+        admin = await asyncpg.connect(dsn)
+        try:
+            async with admin.transaction():
+                await admin.execute("LOCK TABLE waitings IN SHARE UPDATE EXCLUSIVE MODE")
+                statistics.grew(1)
+                await asyncio.wait_for(statistics.finished(), 3)
+                assert statistics.runs == 1
+        finally:
+            await admin.close()
+        await statistics.close()
 
 
 async def test_sqlite_is_left_to_its_own_planner(tmp_path: Path) -> None:

@@ -5,9 +5,14 @@ table has changed, and at most once a minute. A hot store's day is new rows unde
 date the statistics have never seen: the planner takes that day for a handful of rows and scans
 it whole, for each batch, to find a few customers (measured: a drain of 10,000 requests fell from
 9,300/s to 5,500/s as the day grew to 40,000 entries; analyzing as it grew kept it at 8,400-8,900).
-So every `every_rows` new waitings the tables a registration reads are analyzed in the
-background (a sample of each, not a scan): at most once per `at_most_every` seconds, and at most a
-tenth of the time, so that on a big database, where ANALYZE takes longer, it runs less often.
+So every `every_rows` new waitings the tables a registration reads are analyzed in the background
+(a sample of each, not a scan): at most once per `at_most_every` seconds, and at most a tenth of the
+time, so that on a big database, where ANALYZE takes longer, it runs less often.
+
+Each table is analyzed in a transaction of its own with SKIP_LOCKED: it never waits for a lock,
+so it never holds one that a migration or autovacuum would queue behind. It takes the tables'
+owner (the user that ran `waitline migrate`); any other user's ANALYZE is skipped by PostgreSQL
+with a warning, and autovacuum alone keeps the statistics.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 log = logging.getLogger(__name__)
 
 ANALYZED = ("waitings", "waiting_ranks", "registration_requests", "queued_registrations")
-# ANALYZE samples the table; on a big one that can outlast the statement timeout of requests.
-ANALYZE_TIMEOUT_MS = 60_000
+# ANALYZE samples a table; on a big one that can outlast the timeouts of requests' statements.
+ANALYZE_TIMEOUT = 60.0
 
 
 class FreshStatistics:
@@ -55,14 +60,26 @@ class FreshStatistics:
     async def _analyze(self) -> None:
         started = self._clock()
         try:
-            async with self._engine.begin() as connection:
-                await connection.exec_driver_sql(f"SET LOCAL statement_timeout = {ANALYZE_TIMEOUT_MS}")
-                await connection.exec_driver_sql(f"ANALYZE {', '.join(ANALYZED)}")
+            async with self._engine.connect() as connection:
+                raw = (await connection.get_raw_connection()).driver_connection
+                assert raw is not None
+                try:
+                    for table in ANALYZED:
+                        async with raw.transaction():
+                            # The server's own limit too: the pool's connections carry the requests'.
+                            await raw.execute(
+                                f"SET LOCAL statement_timeout = {round(ANALYZE_TIMEOUT * 1000)}"
+                            )
+                            await raw.execute(f"ANALYZE (SKIP_LOCKED) {table}", timeout=ANALYZE_TIMEOUT)
+                except BaseException:
+                    await connection.invalidate()  # cancelled or timed out mid-statement: not pooled again
+                    raise
             self.runs += 1
-            self._took = self._clock() - started
         except Exception as error:
             # Only the plans' quality is at stake: autovacuum will still come round.
             log.warning("the tables' statistics were not refreshed: %r", error)
+        finally:
+            self._took = self._clock() - started
 
     async def finished(self) -> None:
         """Once the refresh under way, if any, is over."""
