@@ -19,14 +19,12 @@ from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-NEW_IDS = "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)"
-
 
 async def copy_rows(
-    db: AsyncConnection, table: Table, rows: list[dict[str, Any]], *, new_ids: bool = False
-) -> list[int]:
-    """COPY `rows` (dicts with the same keys) into `table`; with `new_ids`, each row first gets an
-    id from the table's sequence, and the ids come back in the rows' order."""
+    db: AsyncConnection, table: Table, rows: list[dict[str, Any]], *, ids: list[int] | None = None
+) -> None:
+    """COPY `rows` (dicts with the same keys) into `table`; with `ids`, each row's id, in order
+    (drawn from the table's sequence beforehand: COPY returns nothing)."""
     raw = (await db.get_raw_connection()).driver_connection
     assert raw is not None
     if not raw.is_in_transaction():
@@ -34,16 +32,13 @@ async def copy_rows(
         await db.exec_driver_sql("SELECT 1")
     columns, records = list(rows[0]), [tuple(row.values()) for row in rows]
     statement = f"COPY {table.name}"
+    if ids is not None:
+        columns.insert(0, "id")
+        records = [(id_, *record) for id_, record in zip(ids, records, strict=True)]
     try:
-        ids: list[int] = []
-        if new_ids:
-            ids = [row[0] for row in await raw.fetch(NEW_IDS, table.name, len(rows))]
-            columns.insert(0, "id")
-            records = [(id_, *record) for id_, record in zip(ids, records, strict=True)]
         await raw.copy_records_to_table(table.name, records=records, columns=columns)
     except Exception as error:
         raise await _translated(db, raw, statement, error) from error
-    return ids
 
 
 async def _translated(db: AsyncConnection, raw: Any, statement: str, error: Exception) -> Exception:

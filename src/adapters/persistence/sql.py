@@ -11,6 +11,7 @@ from typing import Any, Self
 
 from sqlalchemy import (
     Index,
+    Integer,
     RowMapping,
     Table,
     TextClause,
@@ -188,13 +189,15 @@ class SqlWaitings:
         new = [w for w in waiting_list.registered if w.id is None]
         if not new:
             return
-        await self._advance(waiting_list, previous=waiting_list.last_number - len(new), joined=len(new))
+        reserved = await self._advance(
+            waiting_list, previous=waiting_list.last_number - len(new), joined=len(new)
+        )
         await self._rank(waiting_list.store.id, waiting_list.business_date, [(w.place, 1) for w in new])
         rows = [_waiting_row(w) for w in new]
         try:
-            if self._db.dialect.name == "postgresql":
-                new_ids = await copy_rows(self._db, waitings, rows, new_ids=True)
-                ids = {w.number: id_ for w, id_ in zip(new, new_ids, strict=True)}
+            if reserved is not None:
+                await copy_rows(self._db, waitings, rows, ids=reserved)
+                ids = {w.number: id_ for w, id_ in zip(new, reserved, strict=True)}
             else:
                 ids = await _insert_rows(self._db, waitings, rows, returning="number")
         except IntegrityError as error:
@@ -206,9 +209,10 @@ class SqlWaitings:
         if self._statistics is not None:
             self._statistics.grew(len(new))
 
-    async def _advance(self, waiting_list: WaitingList, previous: int, joined: int) -> None:
+    async def _advance(self, waiting_list: WaitingList, previous: int, joined: int) -> list[int] | None:
         """Move the day's sequence from `previous` on, counting the `joined` new waitings; refuse if
-        someone else moved it first."""
+        someone else moved it first. On PostgreSQL the same statement reserves the new waitings'
+        ids (for COPY), one round trip fewer per batch; elsewhere the insert gives them."""
         values = {
             "day_store": waiting_list.store.id,
             "day_date": waiting_list.business_date,
@@ -216,12 +220,20 @@ class SqlWaitings:
             "last": waiting_list.last_number,
             "joined": joined,
         }
+        dialect = self._db.dialect.name
         try:
-            result = await self._db.execute(_start_day() if previous == 0 else _advance_day(), values)
+            result = await self._db.execute(
+                _start_day(dialect) if previous == 0 else _advance_day(dialect), values
+            )
         except IntegrityError as error:
             raise ConcurrencyConflict("the day's sequence was started concurrently") from error
-        if result.rowcount != 1:
+        if dialect != "postgresql":
+            if result.rowcount != 1:
+                raise ConcurrencyConflict("the day's sequence moved concurrently")
+            return None
+        if (moved := result.first()) is None:
             raise ConcurrencyConflict("the day's sequence moved concurrently")
+        return list(moved[0])
 
     async def get(self, waiting_id: int) -> Waiting | None:
         return await self._one(waitings.c.id == waiting_id)
@@ -359,27 +371,40 @@ def _day_list(dialect: str) -> Any:
 
 
 @functools.cache
-def _start_day() -> Any:
-    return insert(waiting_sequences).values(
+def _start_day(dialect: str) -> Any:
+    joined = bindparam("joined", type_=Integer)
+    statement = insert(waiting_sequences).values(
         store_id=bindparam("day_store"),
         business_date=bindparam("day_date"),
         last_number=bindparam("last"),
-        active_count=bindparam("joined"),
-        waiting_count=bindparam("joined"),
+        active_count=joined,
+        waiting_count=joined,
     )
+    return statement.returning(_reserved_ids()) if dialect == "postgresql" else statement
 
 
 @functools.cache
-def _advance_day() -> Any:
-    sequence = waiting_sequences.c
-    return (
+def _advance_day(dialect: str) -> Any:
+    sequence, joined = waiting_sequences.c, bindparam("joined", type_=Integer)
+    statement = (
         update(waiting_sequences)
         .where(*_the_day(waiting_sequences), sequence.last_number == bindparam("previous"))
         .values(
             last_number=bindparam("last"),
-            active_count=sequence.active_count + bindparam("joined"),
-            waiting_count=sequence.waiting_count + bindparam("joined"),
+            active_count=sequence.active_count + joined,
+            waiting_count=sequence.waiting_count + joined,
         )
+    )
+    return statement.returning(_reserved_ids()) if dialect == "postgresql" else statement
+
+
+def _reserved_ids() -> Any:
+    """:joined new ids from the waitings' own sequence, drawn by the statement that returns them."""
+    drawn = func.nextval(func.pg_get_serial_sequence("waitings", "id"))
+    return (
+        select(func.array_agg(drawn))
+        .select_from(func.generate_series(1, bindparam("joined", type_=Integer)))
+        .scalar_subquery()
     )
 
 
