@@ -53,6 +53,14 @@ async def filled(postgres_url: str) -> AsyncIterator[tuple[AsyncEngine, Store]]:
                 ),
                 {"day": DAY, "store": store.id},
             )
+            await connection.execute(
+                text(
+                    "INSERT INTO waiting_ranks (store_id, business_date, node, waiting) "
+                    "SELECT store_id, business_date, node, 1 FROM waiting_sequences, "
+                    "generate_series(1, 16) AS node WHERE store_id <> :store"
+                ),
+                {"store": store.id},
+            )
             await connection.execute(text("ANALYZE"))
         yield engine, store
 

@@ -14,10 +14,10 @@ from sqlalchemy import Connection, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.persistence import schema
+from adapters.persistence import rank_tree, schema
 from adapters.persistence.engine import make_engine
 from adapters.persistence.sql import ACTIVE_CUSTOMER, SqlWaitings, violated
-from adapters.persistence.tables import metadata, stores, waiting_sequences, waitings
+from adapters.persistence.tables import metadata, stores, waiting_ranks, waiting_sequences, waitings
 from harness.postgres import postgres_database
 
 DAY = date(2026, 11, 25)
@@ -135,6 +135,39 @@ async def test_the_kept_counts_and_rank_tree_are_filled_from_the_rows_there_were
         repository = SqlWaitings(connection)
         below = [await repository.count_waiting(store_id, DAY, below=n) for n in range(1, 7)]
     assert below == [0, 1, 1, 2, 2, 3]
+
+
+async def test_the_rank_tree_is_built_again_in_blocks_and_back(engine: AsyncEngine) -> None:
+    """0010 turns the tree of a node a place into one of a node a block, from the rows; its
+    downgrade turns it back. Either way the ranks read the same."""
+    await schema.upgrade(engine, "0009")
+    places = [*range(1, 150), 300, 301]
+    async with engine.begin() as connection:
+        store_id = (
+            await connection.execute(insert(stores).values(_store()).returning(stores.c.id))
+        ).scalar_one()
+        for place in places:
+            row = _waiting(store_id, DAY, place, f"trace-{place}", customer=f"user:{place}")
+            await connection.execute(insert(waitings).values({**row, "place": place}))
+        tree = [
+            {"store_id": store_id, "business_date": DAY, "node": node, "waiting": count}
+            for node, count in rank_tree.changes(((p, 1) for p in places), block=1).items()
+        ]
+        await connection.execute(insert(waiting_ranks), tree)
+
+    async def nodes() -> dict[int, int]:
+        async with engine.connect() as connection:
+            rows = await connection.execute(select(waiting_ranks.c.node, waiting_ranks.c.waiting))
+            return dict(rows.all())
+
+    await schema.upgrade(engine)
+    assert await nodes() == rank_tree.changes((p, 1) for p in places)
+    async with engine.connect() as connection:
+        repository = SqlWaitings(connection)
+        ranked = [await repository.count_waiting(store_id, DAY, below=n) for n in (1, 64, 65, 130, 301, 400)]
+    assert ranked == [0, 63, 64, 129, 150, 151]
+    await schema.downgrade(engine, "0009")
+    assert await nodes() == rank_tree.changes(((p, 1) for p in places), block=1)
 
 
 async def test_the_database_alone_refuses_what_the_rules_forbid(engine: AsyncEngine) -> None:

@@ -294,12 +294,13 @@ async def test_a_status_change_that_breaks_a_unique_constraint_is_refused(uow: F
 
 async def test_the_counts_and_ranks_read_always_equal_a_recount_of_the_rows(uow: Factory) -> None:
     """Registrations and every kind of move, drawn at random: after each commit, the WAITING count
-    and every rank (WAITING below a number) read from the repository equal a count of its rows."""
+    and every rank (WAITING below a number) read from the repository equal a count of its rows.
+    Batches large enough that the day spans several of the rank tree's blocks of places."""
     store, draw = await _store(uow), random.Random(20261126)
     registered = 0
     for step in range(40):
         if step % 3 == 0 or registered == 0:
-            batch = draw.randint(1, 4)
+            batch = draw.randint(1, 30)
             await _register(uow, store, *range(registered + 1, registered + batch + 1))
             registered += batch
             continue

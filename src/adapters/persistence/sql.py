@@ -323,26 +323,28 @@ class SqlWaitings:
         return [moment for moment in map(_utc, latest.all()) if moment is not None]
 
     async def count_waiting(self, store_id: int, business_date: date, below: int | None = None) -> int:
-        """The day's kept WAITING count, or below a place the sum of at most 21 rank tree rows."""
+        """The day's kept WAITING count; or, below a place, in one statement: the rank tree's sum
+        over the blocks wholly below (at most 21 rows), and the rows of the rest counted (fewer
+        than a block's places, by the place index)."""
         if below is None:
             kept = select(waiting_sequences.c.waiting_count).where(
                 *_day_of(waiting_sequences, store_id, business_date)
             )
             return int(await self._db.scalar(kept) or 0)
+        if below <= 1:
+            return 0
+        whole = rank_tree.whole_blocks(below - 1)
         tree = select(func.coalesce(func.sum(waiting_ranks.c.waiting), 0)).where(
             *_day_of(waiting_ranks, store_id, business_date),
-            waiting_ranks.c.node.in_(list(rank_tree.nodes_below(below - 1)) or [0]),
+            waiting_ranks.c.node.in_(list(rank_tree.nodes_below(whole)) or [0]),
         )
-        counted = int(await self._db.scalar(tree) or 0)
-        if below - 1 > rank_tree.SIZE:  # beyond the tree: the rest counted from the rows
-            rest = select(func.count()).where(
-                *_day_of(waitings, store_id, business_date),
-                waitings.c.status == str(WaitingStatus.WAITING),
-                waitings.c.place > rank_tree.SIZE,
-                waitings.c.place < below,
-            )
-            counted += int(await self._db.scalar(rest) or 0)
-        return counted
+        rest = select(func.count()).where(
+            *_day_of(waitings, store_id, business_date),
+            waitings.c.status == str(WaitingStatus.WAITING),
+            waitings.c.place > whole * rank_tree.BLOCK,
+            waitings.c.place < below,
+        )
+        return int(await self._db.scalar(select(tree.scalar_subquery() + rest.scalar_subquery())) or 0)
 
 
 def _day_of(table: Table, store_id: int, business_date: date) -> tuple[Any, Any]:

@@ -57,7 +57,7 @@ def upgrade() -> None:
     tree = [
         {"store_id": store_id, "business_date": day, "node": node, "waiting": count}
         for (store_id, day), numbers in waiting.items()
-        for node, count in changes(numbers).items()
+        for node, count in changes(numbers, block=1).items()  # a node a number, as then
     ]
     if tree:
         op.bulk_insert(ranks, tree)
