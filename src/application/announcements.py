@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from application.pace import history_minutes
 from application.ports import Notifier, UnitOfWorkFactory
-from application.views import View, rank_view, store_view, waiting_view
+from application.views import View, rank_view, store_view, waiting_view, waiting_views
 from domain.store import Store
 from domain.waiting import Waiting, WaitingStatus
 
@@ -54,13 +54,19 @@ class Announcer:
         self, store: Store | None, waitings: list[tuple[Waiting, int]], history: float | None
     ) -> None:
         """New waitings, each with its rank when it joined (what its own stream shows)."""
-        views = [(waiting, waiting_view(waiting, rank, store, history)) for waiting, rank in waitings]
+        views = waiting_views(waitings, store, history)
         close: list[Announcement] = []
         if store is not None:
-            ranks = {w.id: {key: view[key] for key in RANK_FIELDS} for w, view in views if w.id is not None}
-            close = await self._getting_close_of(store, waitings, ranks)
+            by_id = {waiting.id: view for (waiting, _), view in zip(waitings, views, strict=True)}
+            close = await self._getting_close_of(
+                store, waitings, lambda waiting_id: {key: by_id[waiting_id][key] for key in RANK_FIELDS}
+            )
         await self._notifier.publish_all(
-            [(store_stream(waiting.store_id), "registered", view) for waiting, view in views] + close
+            [
+                (store_stream(waiting.store_id), "registered", view)
+                for (waiting, _), view in zip(waitings, views, strict=True)
+            ]
+            + close
         )
 
     async def store_changed(self, store: Store, event: str, now: datetime) -> None:
@@ -79,7 +85,7 @@ class Announcer:
         mover, rank = ranked[-1]
         ranks = {w.id: rank_view(place, store, history) for w, place in ranked if w.id is not None}
         # Those passed moved up: one of them may have reached the store's notifyAtRank.
-        close = await self._getting_close_of(store, ranked[:-1], ranks)
+        close = await self._getting_close_of(store, ranked[:-1], ranks.__getitem__)
         events: list[Announcement] = [(waiting_stream(w_id), "rank", view) for w_id, view in ranks.items()]
         events.append((store_stream(store.id), "postponed", waiting_view(mover, rank, store, history)))
         await self._notifier.publish_all(events + close)
@@ -110,17 +116,18 @@ class Announcer:
         ranks = {
             waiting.id: rank_view(rank, store, history) for waiting, rank in ranked if waiting.id is not None
         }
-        close = await self._getting_close_of(store, ranked, ranks)
+        close = await self._getting_close_of(store, ranked, ranks.__getitem__)
         await self._notifier.publish_all(
             [(waiting_stream(waiting_id), "rank", view) for waiting_id, view in ranks.items()] + close
         )
 
     async def _getting_close_of(
-        self, store: Store, ranked: Sequence[tuple[Waiting, int]], ranks: Mapping[int, View]
+        self, store: Store, ranked: Sequence[tuple[Waiting, int]], rank_of: Callable[[int], View]
     ) -> list[Announcement]:
         """`getting_close` for the waitings whose new rank reached the store's `notifyAtRank` for
-        the first time, with the data of their `rank` event (`ranks`, by waiting id). Their marks
-        and webhooks are stored before any event is sent; stored or not, the other events still go."""
+        the first time, with the data of their `rank` event (`rank_of` a waiting id: asked only of
+        those, a handful of a batch). Their marks and webhooks are stored before any event is sent;
+        stored or not, the other events still go."""
         if self._getting_close is None:
             return []
         try:
@@ -129,7 +136,7 @@ class Announcer:
             log.warning("getting close not decided: %r", error)
             return []
         return [
-            (waiting_stream(waiting.id), "getting_close", ranks[waiting.id])
+            (waiting_stream(waiting.id), "getting_close", rank_of(waiting.id))
             for waiting, _ in reached
             if waiting.id is not None
         ]

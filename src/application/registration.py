@@ -388,8 +388,7 @@ class ProcessRegistrations:
 
 
 def _outcome(request: RegistrationRequest, decision: Waiting | DomainError) -> RequestStatus:
-    queued = RequestStatus.queued(request)
     if isinstance(decision, DomainError):
-        return queued.rejected(decision.code)
+        return RequestStatus.queued(request).rejected(decision.code)
     assert decision.id is not None
-    return queued.registered(decision.id)
+    return RequestStatus.registered_as(request, decision.id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from functools import cached_property
 
+from domain.computed_once import computed_once
 from domain.customer import Channel, Customer
 
 
@@ -21,7 +21,7 @@ class RegistrationRequest:
     name: str | None = None
     phone_number: str | None = None
 
-    @cached_property  # asked for several times while a request is decided
+    @computed_once  # asked for several times while a request is decided
     def customer(self) -> Customer:
         if self.channel is Channel.USER:
             assert self.user_id is not None
@@ -60,6 +60,11 @@ class RequestStatus:
     @classmethod
     def queued(cls, request: RegistrationRequest) -> RequestStatus:
         return cls(request.trace_id, request.store_id, RequestState.QUEUED, user_id=request.user_id)
+
+    @classmethod
+    def registered_as(cls, request: RegistrationRequest, waiting_id: int) -> RequestStatus:
+        """`queued(request).registered(waiting_id)` as one object: the worker makes one per registration."""
+        return cls(request.trace_id, request.store_id, RequestState.REGISTERED, request.user_id, waiting_id)
 
     def registered(self, waiting_id: int) -> RequestStatus:
         # Built directly: dataclasses.replace costs several times more, once per registration.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,19 @@ def waiting_view(
 ) -> View:
     """The full view, as staff see it; `for_guest` and `for_customer` take away what they may not see.
     `history`: the day's minutes per call, when the day has a pace (`domain.estimates`)."""
+    return _view(waiting, rank, Pace.of(store, history) if store else None)
+
+
+def waiting_views(
+    ranked: Iterable[tuple[Waiting, int]], store: Store | None, history: float | None
+) -> list[View]:
+    """`waiting_view` of each (waiting, rank), the store's pace worked out once (a batch of a
+    thousand registrations is announced at once)."""
+    pace = Pace.of(store, history) if store else None
+    return [_view(waiting, rank, pace) for waiting, rank in ranked]
+
+
+def _view(waiting: Waiting, rank: int | None, pace: Pace | None) -> View:
     view: View = {
         "id": waiting.id,
         "storeId": waiting.store_id,
@@ -34,18 +48,25 @@ def waiting_view(
     }
     if waiting.status is WaitingStatus.WAITING and rank is not None:
         view["rank"] = rank
-        view["estimatedWaitMinutes"] = Pace.of(store, history).wait(rank) if store else None
-    optional = {
-        "calledAt": _iso(waiting.called_at),
-        "seatedAt": _iso(waiting.seated_at),
-        "cancelledAt": _iso(waiting.cancelled_at),
-        "noShowAt": _iso(waiting.no_show_at),
-        "userId": waiting.customer.user_id,
-        "name": waiting.customer.name,
-        "phoneNumber": waiting.customer.phone_number,
-        "statusToken": waiting.status_token if waiting.customer.phone_number else None,
-    }
-    view.update({key: value for key, value in optional.items() if value is not None})
+        view["estimatedWaitMinutes"] = pace.wait(rank) if pace else None
+    # Only what is set, in this order (plain ifs: this runs for every registration announced).
+    if waiting.called_at:
+        view["calledAt"] = waiting.called_at.isoformat()
+    if waiting.seated_at:
+        view["seatedAt"] = waiting.seated_at.isoformat()
+    if waiting.cancelled_at:
+        view["cancelledAt"] = waiting.cancelled_at.isoformat()
+    if waiting.no_show_at:
+        view["noShowAt"] = waiting.no_show_at.isoformat()
+    customer = waiting.customer
+    if customer.user_id is not None:
+        view["userId"] = customer.user_id
+    if customer.name is not None:
+        view["name"] = customer.name
+    if customer.phone_number is not None:
+        view["phoneNumber"] = customer.phone_number
+    if customer.phone_number and waiting.status_token:  # a guest's own way back to their waiting
+        view["statusToken"] = waiting.status_token
     return view
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cached_property
+
+from domain.computed_once import computed_once
 
 
 class Channel(StrEnum):
@@ -33,7 +34,7 @@ class Customer:
     def guest(cls, name: str, phone_number: str) -> Customer:
         return cls(Channel.APP, name=name, phone_number=phone_number)
 
-    @cached_property  # the one-active-waiting rule asks for it several times per registration
+    @computed_once  # the one-active-waiting rule asks for it several times per registration
     def key(self) -> str:
         if self.channel is Channel.USER:
             return f"user:{self.user_id}"

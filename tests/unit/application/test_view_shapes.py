@@ -3,11 +3,13 @@ ISO-8601, and what is unknown left out or null as the contract says."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from application.requests import RequestState, RequestStatus
-from application.views import request_view, waiting_view
+from application.views import request_view, waiting_view, waiting_views
 from domain.customer import Customer
+from domain.store import Store
 from domain.waiting import Canceller, Waiting
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -68,3 +70,20 @@ def test_a_request_view_names_the_request_its_store_and_its_state() -> None:
         "status": "REGISTERED",
         "waiting": {"id": 3},
     }
+
+
+def test_a_batch_of_views_is_each_view_with_its_keys_in_the_same_order() -> None:
+    """`waiting_views` (a batch announced at once) is `waiting_view` of each, key order included:
+    a stream's JSON reads the same whichever built it."""
+    store = Store(id=7, name="Gamja", waiting_open=True, avg_service_minutes=3)
+    guest = replace(waiting(13), customer=Customer.guest("김민수", "+821012345678"))
+    called, cancelled = waiting(14), waiting(15)
+    called.call(NOW)
+    cancelled.cancel(NOW + timedelta(minutes=1), Canceller.CUSTOMER)
+    ranked = [(waiting(), 1), (guest, 2), (called, 3), (cancelled, 4)]
+    for history in (None, 2.5):
+        each = [waiting_view(w, rank, store, history) for w, rank in ranked]
+        batch = waiting_views(ranked, store, history)
+        assert batch == each
+        assert [list(view) for view in batch] == [list(view) for view in each]
+    assert "statusToken" in waiting_views([(guest, 1)], None, None)[0]
