@@ -35,14 +35,18 @@ def _request(store_id: int, n: int) -> RegistrationRequest:
 
 
 class Recorder:
-    def __init__(self, failures: int = 0, poison: str = "") -> None:
+    def __init__(
+        self, failures: int = 0, poison: str = "", failing_calls: frozenset[int] = frozenset()
+    ) -> None:
+        """Fails its first `failures` calls, and those numbered in `failing_calls` (from 1)."""
         self.batches: list[list[str]] = []
         self.given_up: list[tuple[str, str]] = []
-        self.failures, self.poison = failures, poison
+        self.failures, self.poison, self.failing_calls, self.calls = failures, poison, failing_calls, 0
 
     async def __call__(self, batch: Sequence[RegistrationRequest]) -> None:
-        if self.failures:
-            self.failures -= 1
+        self.calls += 1
+        if self.failures or self.calls in self.failing_calls:
+            self.failures = max(self.failures - 1, 0)
             raise RuntimeError("the store is down")
         if any(request.trace_id == self.poison for request in batch):
             raise RuntimeError("this request breaks the handler")
@@ -116,6 +120,20 @@ async def test_a_failing_batch_is_retried_not_lost(queue: Queue) -> None:
     await queue.publish(_request(1, 0))
     await asyncio.wait_for(queue.stop(), timeout=5)
     assert recorder.of_store(1) == ["1-0"]
+
+
+async def test_a_batch_that_failed_is_delivered_again_before_any_queued_after_it(queue: Queue) -> None:
+    """The SQL queue reads a batch while the one before is decided: one that fails must not let
+    that next batch through first (FIFO), nor lose or repeat it."""
+    for n in range(25):
+        await queue.publish(_request(1, n))
+    recorder = Recorder(failing_calls=frozenset({2}))
+    await queue.start(recorder)
+    await asyncio.wait_for(queue.stop(), timeout=10)
+    assert recorder.batches == [
+        [f"1-{n}" for n in range(start, min(start + 10, 25))] for start in (0, 10, 20)
+    ]
+    assert queue.depth() == 0
 
 
 async def test_a_batch_that_keeps_failing_is_set_aside(make_queue: Queues) -> None:
@@ -240,6 +258,37 @@ async def test_a_failed_group_commit_fails_every_request_in_it_and_keeps_none(
     assert queue.depth() == 1
     await queue.publish(_request(1, 2))  # the queue goes on
     assert [r.trace_id for r in await queue.all_pending()] == ["1-0", "1-2"]
+
+
+async def test_an_acknowledgement_that_failed_delivers_again_in_order_and_loses_nothing(
+    sql_engine: AsyncEngine,
+) -> None:
+    """A batch is acknowledged while the next is decided; if that DELETE fails, the queue starts
+    over from the first row still there: those batches come again (the handler decides each
+    traceId once), in order, and the queue ends empty."""
+    failed = False
+
+    def fail_first_delete(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        nonlocal failed
+        if statement.lstrip().upper().startswith("DELETE") and not failed:
+            failed = True
+            raise RuntimeError("the connection dropped during the acknowledgement")
+
+    queue = SqlRegistrationQueue(sql_engine, partitions=1, batch_size=10, idle_poll_seconds=0.05)
+    for n in range(25):
+        await queue.publish(_request(1, n))
+    event.listen(sql_engine.sync_engine, "before_cursor_execute", fail_first_delete)
+    try:
+        recorder = Recorder()
+        await queue.start(recorder)
+        await asyncio.wait_for(queue.stop(), timeout=10)
+    finally:
+        event.remove(sql_engine.sync_engine, "before_cursor_execute", fail_first_delete)
+    assert failed
+    first, second, third = ([f"1-{n}" for n in range(start, min(start + 10, 25))] for start in (0, 10, 20))
+    # The first's DELETE failed while the second was decided: both come again, then the third.
+    assert recorder.batches == [first, second, first, second, third]
+    assert await queue.all_pending() == [] and queue.depth() == 0
 
 
 async def _refuse_store_666(engine: AsyncEngine) -> None:
