@@ -124,7 +124,7 @@ class SqlRegistrationQueue:
         failures = 0
         while True:
             try:
-                if not await _Turns(self, partition, handler).run():
+                if not await self._turn(partition, handler):
                     return
                 failures = 0
             except Exception as error:
@@ -133,41 +133,52 @@ class SqlRegistrationQueue:
                 log.warning("partition %d: the queue could not be worked (%r); retrying", partition, error)
                 await asyncio.sleep(_backoff(failures))
 
+    async def _turn(self, partition: int, handler: Handler) -> bool:
+        """Deliver the next batch, or wait for one; false once stopping and drained."""
+        # Cleared before looking, so a publish after the look always wakes us.
+        self._wake[partition].clear()
+        rows = await self._next_batch(partition)
+        if not rows:
+            if self._wake[partition].is_set():
+                return True  # published (or told to stop) while we looked: look again
+            if self._stopping:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake[partition].wait(), self._idle_poll)
+            return True
+        await self._deliver(rows, handler)
+        return True
+
     async def _count(self) -> None:
         async with self._single.connect() as connection:
             depth = await connection.scalar(select(func.count()).where(~queued.c.dead))
             dead = await connection.scalar(select(func.count()).where(queued.c.dead))
         self._depth, self._dead = int(depth or 0), int(dead or 0)
 
-    async def _next_batch(self, partition: int, after: int) -> _Batch:
-        """The partition's next requests after `after`, decoded (unreadable ones as their error)."""
+    async def _next_batch(self, partition: int) -> list[tuple[int, bytes, int]]:
         async with self._single.connect() as connection:
-            rows = await connection.execute(
-                _NEXT_BATCH, {"partition": partition, "after": after, "most": self._batch_size}
-            )
-            found = [(seq, payload, attempts) for seq, payload, attempts in rows]
-        return [(seq, _decoded(payload), attempts) for seq, payload, attempts in found]
+            rows = await connection.execute(_NEXT_BATCH, {"partition": partition, "most": self._batch_size})
+            return [(seq, payload, attempts) for seq, payload, attempts in rows]
 
-    async def _deliver(self, rows: _Batch, handler: Handler) -> list[int] | None:
-        """Hand the batch to the handler; the seqs to acknowledge once it succeeded, None if it did
-        not (then it was retried or set aside here, and what was read after it must be read again)."""
+    async def _deliver(self, rows: list[tuple[int, bytes, int]], handler: Handler) -> None:
         readable: list[tuple[int, RegistrationRequest]] = []
-        for seq, request, _ in rows:
-            if isinstance(request, UnreadableMessage):
-                log.error("queued request %s is unreadable, kept as a dead letter: %s", seq, request)
-                await self._bury([seq], str(request))
-            else:
-                readable.append((seq, request))
+        for seq, payload, _ in rows:
+            try:
+                readable.append((seq, decode(payload)))
+            except UnreadableMessage as error:
+                log.error("queued request %s is unreadable, kept as a dead letter: %s", seq, error)
+                await self._bury([seq], str(error))
         if not readable:
-            return []
+            return
+        seqs = [seq for seq, _ in readable]
         try:
             await handler([request for _, request in readable])
         except Exception as error:
             if unavailable(error):
                 raise  # the database is down: wait for it, without counting an attempt against the batch
             await self._failed(readable, max(attempts for _, _, attempts in rows) + 1, error, handler)
-            return None
-        return [seq for seq, _ in readable]
+            return
+        await self._acknowledge(seqs)
 
     async def _acknowledge(self, seqs: list[int]) -> None:
         async with self._single.begin() as connection:
@@ -222,7 +233,7 @@ class SqlRegistrationQueue:
 # A worker's statements, built once for every batch.
 _NEXT_BATCH = (
     select(queued.c.seq, queued.c.payload, queued.c.attempts)
-    .where(queued.c.partition == bindparam("partition"), queued.c.seq > bindparam("after"), ~queued.c.dead)
+    .where(queued.c.partition == bindparam("partition"), ~queued.c.dead)
     .order_by(queued.c.seq)
     .limit(bindparam("most"))
 )
@@ -241,80 +252,6 @@ def _single_statements(engine: AsyncEngine) -> AsyncEngine:
     if engine.dialect.name == "postgresql":
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine
-
-
-# Queued rows as read: (seq, the request or why it cannot be read, attempts so far).
-_Batch = list[tuple[int, RegistrationRequest | UnreadableMessage, int]]
-
-
-def _decoded(payload: bytes) -> RegistrationRequest | UnreadableMessage:
-    try:
-        return decode(payload)
-    except UnreadableMessage as error:
-        return error
-
-
-class _Turns:
-    """One partition's batches, each read (and decoded) while the one before it is decided, and
-    acknowledged while the one after it is: the read, the decoding and the DELETE then wait on
-    the database beside the handler's transaction rather than before or after it (measured on a
-    batch of 1,000: about 7 of its 70 ms).
-
-    A batch is read after the last one delivered, so nothing is read twice; once a batch was
-    not decided (retried, or set aside), what was read after it is dropped and read again. An
-    acknowledgement that failed fails the turns: they start over from the first row still
-    queued, and what was decided is decided again to the same outcome (by traceId)."""
-
-    def __init__(self, queue: SqlRegistrationQueue, partition: int, handler: Handler) -> None:
-        self._queue, self._partition, self._handler = queue, partition, handler
-        self._acknowledging: asyncio.Task[None] | None = None
-
-    async def run(self) -> bool:
-        """Work the partition until it is empty; false once stopping and drained."""
-        queue, wake = self._queue, self._queue._wake[self._partition]
-        try:
-            # Cleared before each look, so a publish after the look always wakes us.
-            wake.clear()
-            ahead = asyncio.ensure_future(queue._next_batch(self._partition, 0))
-            while True:
-                rows = await ahead
-                if not rows:
-                    break
-                wake.clear()
-                ahead = asyncio.ensure_future(queue._next_batch(self._partition, rows[-1][0]))
-                try:
-                    seqs = await queue._deliver(rows, self._handler)
-                except BaseException:
-                    await _dropped(ahead)
-                    raise
-                if seqs is None:
-                    await _dropped(ahead)
-                    return True
-                await self._settle_acknowledgement()
-                self._acknowledging = asyncio.ensure_future(queue._acknowledge(seqs)) if seqs else None
-            await self._settle_acknowledgement()
-        finally:
-            if self._acknowledging is not None:
-                await _dropped(self._acknowledging)
-        if wake.is_set():
-            return True  # published (or told to stop) while we looked: look again
-        if queue._stopping:
-            return False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), queue._idle_poll)
-        return True
-
-    async def _settle_acknowledgement(self) -> None:
-        acknowledging, self._acknowledging = self._acknowledging, None
-        if acknowledging is not None:
-            await acknowledging
-
-
-async def _dropped(task: asyncio.Future[Any]) -> None:
-    """Let a side task the turns no longer need finish, whatever comes of it: not cancelled, so
-    that no statement is cut off halfway on its connection."""
-    with contextlib.suppress(Exception):
-        await task
 
 
 def _readable(payloads: list[bytes]) -> list[RegistrationRequest]:
