@@ -359,10 +359,10 @@ def _the_day(table: Table) -> tuple[Any, Any]:
 
 @functools.cache
 def _day_list(dialect: str) -> Any:
+    if dialect == "sqlite":
+        return _SQLITE_DAY_LIST
     held = (
         select(_aggregate_keys(dialect, waitings.c.customer_key))
-        # The index's own condition, word for word: SQLite uses a partial index only for a
-        # query that repeats it (bound values would leave it scanning the day's WAITING rows).
         .where(*_the_day(waitings), text(ACTIVE_WHERE), one_of(dialect, waitings.c.customer_key, "customers"))
         .scalar_subquery()
     )
@@ -370,6 +370,24 @@ def _day_list(dialect: str) -> Any:
     return select(sequence.last_number, sequence.active_count, sequence.waiting_count, held).where(
         *_the_day(waiting_sequences)
     )
+
+
+# On SQLite, by the partial index of active customers, named: unprompted, SQLite's planner took
+# (store, day, status) and read every active entry of the day (measured: 1.9 ms for a V2 batch
+# of 63 on a day of 9,450, growing with the day; 0.04 ms by the index). SQLAlchemy renders no
+# table hint for SQLite, hence the text. The index's own condition is repeated word for word:
+# SQLite uses a partial index only for a query that states it.
+_SQLITE_DAY_LIST = text(
+    "SELECT s.last_number, s.active_count, s.waiting_count, "
+    "(SELECT json_group_array(w.customer_key) FROM waitings AS w INDEXED BY uq_waitings_active_customer "
+    f"WHERE w.store_id = :day_store AND w.business_date = :day_date AND {ACTIVE_WHERE} "
+    "AND w.customer_key IN :customers) "
+    "FROM waiting_sequences AS s WHERE s.store_id = :day_store AND s.business_date = :day_date"
+).bindparams(
+    bindparam("day_store", type_=waiting_sequences.c.store_id.type),
+    bindparam("day_date", type_=waiting_sequences.c.business_date.type),
+    bindparam("customers", expanding=True),
+)
 
 
 @functools.cache
