@@ -14,8 +14,10 @@ nodes, not n (measured: the tree's upsert was 18 of a 1,000 batch's 130 ms with 
 from __future__ import annotations
 
 import heapq
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from datetime import date
+from typing import Any
 
 # Places a node's block holds; 1 is the tree of the first release (migration 0004), a node a place.
 BLOCK = 64
@@ -80,3 +82,17 @@ def changes(deltas: Iterable[tuple[int, int]], block: int = BLOCK) -> dict[int, 
                 heapq.heappush(pending, parent)
             total[parent] += delta
     return found
+
+
+def tree_rows(entries: Iterable[tuple[int, date | str, int]], block: int = BLOCK) -> list[dict[str, Any]]:
+    """The `waiting_ranks` rows of every store's day, built from its WAITING entries given as
+    (store_id, business_date, place): what a migration fills the tree with."""
+    days: defaultdict[tuple[int, date], list[tuple[int, int]]] = defaultdict(list)
+    for store_id, day, place in entries:
+        # SQLite hands a date back as text to a raw statement.
+        days[store_id, day if isinstance(day, date) else date.fromisoformat(day)].append((place, 1))
+    return [
+        {"store_id": store_id, "business_date": day, "node": node, "waiting": count}
+        for (store_id, day), places in days.items()
+        for node, count in changes(places, block).items()
+    ]

@@ -9,13 +9,10 @@ Create Date: 2026-11-26
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date
-
 import sqlalchemy as sa
 from alembic import op
 
-from adapters.persistence.rank_tree import changes
+from adapters.persistence.rank_tree import tree_rows
 
 revision = "0004"
 down_revision = "0003"
@@ -47,18 +44,10 @@ def upgrade() -> None:
     )
     connection = op.get_bind()
     connection.execute(sa.text(COUNTS))
-    waiting: dict[tuple[int, date], list[tuple[int, int]]] = defaultdict(list)
     rows = connection.execute(
         sa.text("SELECT store_id, business_date, number FROM waitings WHERE status = 'WAITING'")
     )
-    for store_id, day, number in rows:
-        # SQLite hands a date back as text to a raw statement.
-        waiting[store_id, day if isinstance(day, date) else date.fromisoformat(day)].append((number, 1))
-    tree = [
-        {"store_id": store_id, "business_date": day, "node": node, "waiting": count}
-        for (store_id, day), numbers in waiting.items()
-        for node, count in changes(numbers, block=1).items()  # a node a number, as then
-    ]
+    tree = tree_rows([(row[0], row[1], row[2]) for row in rows], block=1)  # a node a number, as then
     if tree:
         op.bulk_insert(ranks, tree)
 

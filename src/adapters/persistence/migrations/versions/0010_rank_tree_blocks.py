@@ -9,13 +9,10 @@ Create Date: 2026-11-26
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date
-
 import sqlalchemy as sa
 from alembic import op
 
-from adapters.persistence.rank_tree import BLOCK, changes
+from adapters.persistence.rank_tree import BLOCK, tree_rows
 
 revision = "0010"
 down_revision = "0009"
@@ -42,17 +39,9 @@ def downgrade() -> None:
 def _rebuild(block: int) -> None:
     connection = op.get_bind()
     connection.execute(sa.text("DELETE FROM waiting_ranks"))
-    waiting: dict[tuple[int, date], list[tuple[int, int]]] = defaultdict(list)
     rows = connection.execute(
         sa.text("SELECT store_id, business_date, place FROM waitings WHERE status = 'WAITING'")
     )
-    for store_id, day, place in rows:
-        # SQLite hands a date back as text to a raw statement.
-        waiting[store_id, day if isinstance(day, date) else date.fromisoformat(day)].append((place, 1))
-    tree = [
-        {"store_id": store_id, "business_date": day, "node": node, "waiting": count}
-        for (store_id, day), places in waiting.items()
-        for node, count in changes(places, block=block).items()
-    ]
+    tree = tree_rows([(row[0], row[1], row[2]) for row in rows], block=block)
     if tree:
         op.bulk_insert(RANKS, tree)
