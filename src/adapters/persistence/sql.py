@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.persistence import rank_tree
 from adapters.persistence.alerts import SqlCloseAlerts, SqlWebhookOutbox
 from adapters.persistence.copying import copy_rows
+from adapters.persistence.json_rows import JsonList, json_insert, json_rows
 from adapters.persistence.lists import one_of
 from adapters.persistence.statistics import FreshStatistics
 from adapters.persistence.status_tokens import same_token, selector, well_formed
@@ -381,12 +382,12 @@ _SQLITE_DAY_LIST = text(
     "SELECT s.last_number, s.active_count, s.waiting_count, "
     "(SELECT json_group_array(w.customer_key) FROM waitings AS w INDEXED BY uq_waitings_active_customer "
     f"WHERE w.store_id = :day_store AND w.business_date = :day_date AND {ACTIVE_WHERE} "
-    "AND w.customer_key IN :customers) "
+    "AND w.customer_key IN (SELECT value FROM json_each(:customers))) "
     "FROM waiting_sequences AS s WHERE s.store_id = :day_store AND s.business_date = :day_date"
 ).bindparams(
     bindparam("day_store", type_=waiting_sequences.c.store_id.type),
     bindparam("day_date", type_=waiting_sequences.c.business_date.type),
-    bindparam("customers", expanding=True),
+    bindparam("customers", type_=JsonList()),
 )
 
 
@@ -444,15 +445,12 @@ async def _insert_rows(
     """Insert rows in one statement; with `returning`, their ids by that column's value.
 
     On PostgreSQL the rows travel as one array per column (`INSERT ... SELECT FROM unnest`):
-    a batch of 200 waitings is then 19 parameters to bind, not 3,800 to compile and send.
+    a batch of 200 waitings is then 19 parameters to bind, not 3,800 to compile and send. On
+    SQLite as one JSON array (`json_rows`).
     """
     if db.dialect.name != "postgresql":
-        statement = insert(table)
-        if returning is None:
-            await db.execute(statement, rows)
-            return {}
-        result = await db.execute(statement.returning(table.c[returning], table.c.id), rows)
-        return {row[0]: row[1] for row in result}
+        result = await db.execute(json_insert(table, tuple(rows[0]), returning), json_rows(table, rows))
+        return {row[0]: row[1] for row in result} if returning else {}
     result = await db.execute(_unnest_insert(table, tuple(rows[0]), returning), _arrays(rows))
     return {row[0]: row[1] for row in result} if returning else {}
 
