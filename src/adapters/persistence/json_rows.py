@@ -6,7 +6,8 @@ embedded profile that was the largest part of a drained batch's CPU. Here the ro
 JSON array of arrays that SQLite takes apart in C (`INSERT ... SELECT ... FROM json_each(:rows)`),
 and a list as one JSON array (`column IN (SELECT value FROM json_each(:list))`): one statement
 text, prepared once, whatever the batch's size. The same shape as PostgreSQL's arrays (`unnest`,
-`= ANY`) in `sql.py`.
+`= ANY`) in `sql.py`. (A text with a NUL character would not survive SQLite's JSON functions;
+none reaches a batch: every input that could carry one refuses it.)
 """
 
 from __future__ import annotations
