@@ -130,3 +130,17 @@ async def test_open_live_streams_are_a_gauge(client, store, api: Api, tokens: To
         assert (await scrape(client))[("waitline_sse_streams", frozenset())] == 1
 
     await eventually(client, lambda s: s[("waitline_sse_streams", frozenset())] == 0, within=5)
+
+
+async def test_requests_are_counted_by_route_and_status(client):
+    for _ in range(3):
+        await client.get("/health/live")
+    await client.get("/stores/999999999")
+    samples = await scrape(client)
+    answered = {
+        (labels["method"], labels["route"], labels["status"]): value
+        for (name, frozen), value in samples.items()
+        if name == "waitline_http_requests_total" and (labels := dict(frozen))
+    }
+    assert answered[("GET", "/health/live", "200")] == 3
+    assert [key for key in answered if key[2] == "404"] == [("GET", "/stores/{storeId}", "404")]
