@@ -458,12 +458,17 @@ def _profiled(target: Target, wrk: Wrk, scenario: Scenario, connections: int, se
         return f"py-spy profile ({title}): py-spy could not attach or record: {out.strip()[-500:]}"
     samples, top = _own_time(raw)
     rows = [f"| {n / samples:.1%} | {total / samples:.1%} | `{frame}` |" for frame, n, total in top]
+    sqlite = any("_connection_worker_thread" in frame for frame, _, _ in top)
     return "\n".join(
         [
             f"py-spy, {title} ({load.rate:,.0f} req/s while sampled, 100 Hz, --nonblocking, idle excluded): "
             f"{samples:,} samples in {seconds} s; the {TOP} functions with the most own time (stacks in "
-            f"`bench/{raw.name}`). `Runner.run`'s own time is uvloop's C code (the loop, the sockets); "
-            "`_connection_worker_thread`'s is SQLite's C code on aiosqlite's thread (statements, commits, fsync).",
+            f"`bench/{raw.name}`). `Runner.run`'s own time is uvloop's C code (the loop, the sockets)"
+            + (
+                "; `_connection_worker_thread`'s is SQLite's C code on aiosqlite's thread (statements, commits, fsync)."
+                if sqlite
+                else "."
+            ),
             "",
             "| own | total | function (file:first line) |",
             "|---|---|---|",
