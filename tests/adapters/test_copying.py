@@ -22,8 +22,13 @@ def _outcome(trace_id: str, store_id: object = 1) -> RequestStatus:
 
 async def _copy_waiting_for_lock(admin: asyncpg.Connection) -> int:
     """The backend whose COPY waits for the table the test holds locked (SHARE: reads pass, so the
-    driver's look at the table's columns does, and COPY's ROW EXCLUSIVE waits)."""
+    driver's look at the table's columns does, and COPY's ROW EXCLUSIVE waits).
+
+    The admin asks inside its locking transaction, where PostgreSQL shows pg_stat_activity as it
+    was at the transaction's first look: the snapshot is dropped before each look, or a first look
+    made before the COPY began would be all it ever saw (the test failed so, once, under load)."""
     for _ in range(500):
+        await admin.execute("SELECT pg_stat_clear_snapshot()")
         pid = await admin.fetchval(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND query LIKE 'COPY%registration_requests%' AND wait_event_type = 'Lock'"
