@@ -43,14 +43,13 @@ def json_one_of(column: Any, name: str) -> ColumnElement[bool]:
 
 
 def json_rows(table: Table, rows: list[dict[str, Any]]) -> dict[str, str]:
-    """The parameters of `json_insert(table, tuple(rows[0]))` for `rows` (dicts with the same keys):
-    each value as SQLAlchemy's SQLite types store it (dates and times as their text)."""
-    processors = _processors(table, tuple(rows[0]))
+    """The parameters of `json_insert(table, tuple(rows[0]))` for `rows`, dicts with the same keys
+    (read by name, in any order): each value as SQLAlchemy's SQLite types store it (dates and
+    times as their text)."""
+    columns = tuple(rows[0])
+    named = list(zip(columns, _processors(table, columns), strict=True))
     values = [
-        [
-            value if value is None or into is None else into(value)
-            for into, value in zip(processors, row.values(), strict=True)
-        ]
+        [value if (value := row[column]) is None or into is None else into(value) for column, into in named]
         for row in rows
     ]
     return {"rows": _ENCODER.encode(values).decode()}
