@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.engine import make_engine
-from adapters.persistence.json_rows import json_insert, json_one_of, json_rows
+from adapters.persistence.json_rows import insert_json_rows, json_one_of
 from adapters.persistence.schema import upgrade
 from adapters.persistence.tables import queued_registrations, registration_requests, stores, waitings
 
@@ -91,9 +91,7 @@ async def test_waitings_are_stored_as_sqlalchemys_insert_stores_them(
     by_sqlalchemy = await _stored(engine, "waitings", "id")
     async with engine.begin() as connection:
         await connection.execute(delete(waitings))
-        returned = await connection.execute(
-            json_insert(waitings, tuple(rows[0]), "number"), json_rows(waitings, rows)
-        )
+        returned = await insert_json_rows(connection, waitings, rows, "number")
         numbers = dict(returned.all())
     by_json = await _stored(engine, "waitings", "id")
     async with engine.begin() as connection:
@@ -109,9 +107,7 @@ async def test_queued_payloads_stay_bytes_and_rows_keep_their_order(engine: Asyn
         for n in range(300)
     ]
     async with engine.begin() as connection:
-        await connection.execute(
-            json_insert(queued_registrations, tuple(rows[0])), json_rows(queued_registrations, rows)
-        )
+        await insert_json_rows(connection, queued_registrations, rows)
         stored = (
             await connection.execute(select(queued_registrations).order_by(queued_registrations.c.seq))
         ).all()

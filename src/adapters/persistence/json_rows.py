@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 from sqlalchemy import ColumnElement, LargeBinary, String, Table, TextClause, bindparam, func, select, text
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
 
 _DIALECT = sqlite.dialect()
@@ -42,23 +43,28 @@ def json_one_of(column: Any, name: str) -> ColumnElement[bool]:
     return column.in_(select(listed.c.value))  # type: ignore[no-any-return]
 
 
-def json_rows(table: Table, rows: list[dict[str, Any]]) -> dict[str, str]:
-    """The parameters of `json_insert(table, tuple(rows[0]))` for `rows`, dicts with the same keys
-    (read by name, in any order): each value as SQLAlchemy's SQLite types store it (dates and
-    times as their text)."""
+async def insert_json_rows(
+    db: AsyncConnection, table: Table, rows: list[dict[str, Any]], returning: str | None = None
+) -> CursorResult[*tuple[Any, ...]]:
+    """Insert `rows` (dicts with the same keys, read by name) in their order, in one statement;
+    with `returning`, the result has each row's `returning` column and id."""
     columns = tuple(rows[0])
+    return await db.execute(_insert(table, columns, returning), {"rows": _json(table, columns, rows)})
+
+
+def _json(table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
+    """The rows as one JSON array of arrays, each value as SQLAlchemy's SQLite types store it
+    (dates and times as their text)."""
     named = list(zip(columns, _processors(table, columns), strict=True))
     values = [
         [value if (value := row[column]) is None or into is None else into(value) for column, into in named]
         for row in rows
     ]
-    return {"rows": _ENCODER.encode(values).decode()}
+    return _ENCODER.encode(values).decode()
 
 
 @functools.cache
-def json_insert(table: Table, columns: tuple[str, ...], returning: str | None = None) -> TextClause:
-    """Insert the rows of `json_rows` in their order; with `returning`, each row's `returning`
-    column and id."""
+def _insert(table: Table, columns: tuple[str, ...], returning: str | None) -> TextClause:
     taken = ", ".join(_taken(table, column, i) for i, column in enumerate(columns))
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {taken} FROM json_each(:rows) ORDER BY key"
     if returning:

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.persistence import rank_tree
 from adapters.persistence.alerts import SqlCloseAlerts, SqlWebhookOutbox
 from adapters.persistence.copying import copy_rows
-from adapters.persistence.json_rows import JsonList, json_insert, json_rows
+from adapters.persistence.json_rows import JsonList, insert_json_rows
 from adapters.persistence.lists import one_of
 from adapters.persistence.statistics import FreshStatistics
 from adapters.persistence.status_tokens import same_token, selector, well_formed
@@ -446,10 +446,10 @@ async def _insert_rows(
 
     On PostgreSQL the rows travel as one array per column (`INSERT ... SELECT FROM unnest`):
     a batch of 200 waitings is then 19 parameters to bind, not 3,800 to compile and send. On
-    SQLite as one JSON array (`json_rows`).
+    SQLite as one JSON array (`insert_json_rows`).
     """
     if db.dialect.name != "postgresql":
-        result = await db.execute(json_insert(table, tuple(rows[0]), returning), json_rows(table, rows))
+        result = await insert_json_rows(db, table, rows, returning)
         return {row[0]: row[1] for row in result} if returning else {}
     result = await db.execute(_unnest_insert(table, tuple(rows[0]), returning), _arrays(rows))
     return {row[0]: row[1] for row in result} if returning else {}

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.failures import unavailable
-from adapters.persistence.json_rows import json_insert, json_rows
+from adapters.persistence.json_rows import insert_json_rows
 from adapters.persistence.lists import one_of
 from adapters.persistence.tables import queued_registrations as queued
 from adapters.queue.codec import UnreadableMessage, decode, encode
@@ -70,7 +70,7 @@ class SqlRegistrationQueue:
         try:
             async with self._single.begin() as connection:
                 if connection.dialect.name == "sqlite":
-                    await connection.execute(json_insert(queued, tuple(rows[0])), json_rows(queued, rows))
+                    await insert_json_rows(connection, queued, rows)
                 else:
                     await connection.execute(insert(queued), rows)
         except SQLAlchemyError as error:
