@@ -8,7 +8,8 @@ measures, in the same run, with the table reset (TRUNCATE ... RESTART IDENTITY) 
                 registration_requests, N queued rows deleted, in one transaction
   v3-drain/B    N RegistrationRequests for one open store, already queued (rows in
                 queued_registrations, encoded as the queue encodes them), decided by the container's
-                SqlRegistrationQueue workers and the real ProcessRegistrations at batch size B: time
+                SqlRegistrationQueue workers and the real ProcessRegistrations at batch size B (a
+                transaction per batch, pipelined: see application/pipeline.py): time
                 from starting the workers until the queue is empty. Checked afterwards: numbers
                 1..N in queue order, each traceId once, every request recorded REGISTERED.
   --grow K      K such drains in a row for one store and business day, nothing reset in between:
@@ -431,10 +432,11 @@ def _profile_report(n: int, batch_size: int, elapsed: float, wire: Wire, profile
     lines = [
         "Instrumented drain (not in the table; every round trip timed at asyncpg's protocol, those of "
         f"the idle partitions' polling left out): {n} requests at batch {batch_size}, {batches} batches, "
-        f"{elapsed * 1000:.0f} ms ({n / elapsed:,.0f}/s). Per batch: {per_batch:.1f} ms, of which {waited / batches * 1000:.1f} ms "
-        f"({waited / elapsed:.0%}) awaiting {sum(calls.values()) / batches:.1f} round trips to PostgreSQL; "
-        f"the rest, {(elapsed - waited) / batches * 1000:.1f} ms ({1 - waited / elapsed:.0%}), is Python "
-        "in the one event loop.",
+        f"{elapsed * 1000:.0f} ms ({n / elapsed:,.0f}/s). Per batch: {per_batch:.1f} ms of the drain, and "
+        f"{waited / batches * 1000:.1f} ms of round trips to PostgreSQL ({sum(calls.values()) / batches:.1f} "
+        "of them). The sum can exceed the drain: the worker reads the next batch and decides it while the "
+        "one before is written, and deletes the last one meanwhile, so round trips overlap each other "
+        "and the Python in the one event loop.",
         "",
         "| round trip | per batch | time per batch |",
         "|---|---|---|",
@@ -528,7 +530,9 @@ def report(args: argparse.Namespace, timings: dict[str, list[float]], server: st
             "same rows in one `INSERT ... SELECT FROM unnest(...)`; raw-floor: what a drain must write, with no "
             "Python in it: the COPY, the requests' outcomes (`INSERT ... SELECT` from it) and the queued rows "
             "deleted, in one transaction. v3-drain/B: that many requests already queued, decided by the "
-            "queue's workers with the real `ProcessRegistrations` in batches of B, each checked afterwards "
+            "queue's workers with the real `ProcessRegistrations` in batches of B (a transaction each; a "
+            "worker takes up to 4 batches at a time and decides each while the one before is written), "
+            "each checked afterwards "
             "(numbers 1..N in queue order, each traceId once, all recorded REGISTERED, queue empty).",
             "",
             f"Goal: ≥ {GOAL_RATE:,} registrations/s and ≥ {GOAL_SHARE:.0%} of the raw batch rate. "

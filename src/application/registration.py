@@ -12,12 +12,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from application.access import Actor, Role
 from application.announcements import Announcer
 from application.combining import Combined
 from application.guest_input import guest_name, mobile_number
 from application.pace import history_minutes
+from application.pipeline import Abandoned, Decided, Turn, parts
 from application.ports import (
     Clock,
     ConcurrencyConflict,
@@ -25,7 +27,6 @@ from application.ports import (
     QueueUnavailable,
     RegistrationQueue,
     RequestStatusStore,
-    UnitOfWork,
     UnitOfWorkFactory,
 )
 from application.requests import RegistrationRequest, RequestStatus
@@ -309,9 +310,11 @@ class ProcessRegistrations:
         statuses: RequestStatusStore,
         announcer: Announcer,
         lock_times: LockTimes,
+        most: int = 1000,
     ) -> None:
         self._uow, self._lock, self._clock = uow, lock, clock
         self._statuses, self._announcer, self._lock_times = statuses, announcer, lock_times
+        self._most = most
 
     async def __call__(self, requests: Sequence[RegistrationRequest]) -> list[RequestStatus]:
         by_store: dict[int, list[RegistrationRequest]] = {}
@@ -336,55 +339,112 @@ class ProcessRegistrations:
                 conflicts += 1
                 if conflicts > MAX_CONFLICT_RETRIES:
                     raise
-                log.warning("store %s batch raced another writer; retrying", batch[0].store_id)
+                log.warning("store %s batch raced another writer; retrying", batch[0].store_id, exc_info=True)
                 await asyncio.sleep(0.05 * conflicts)
 
     async def give_up(self, requests: Sequence[RegistrationRequest], reason: str) -> None:
         """The queue set these aside as dead letters: FAILED, unless an outcome is known already."""
         await self._statuses.put_all([RequestStatus.queued(request).failed(reason) for request in requests])
 
-    async def settle(self, batch: list[RegistrationRequest], fence: int) -> list[RequestStatus]:
+    async def settle(self, batch: Sequence[RegistrationRequest], fence: int) -> list[RequestStatus]:
         """Decide one store's requests and make the outcomes known; the caller holds the lock,
-        `fence` its token."""
-        statuses, registered, store, history = await self._decide(batch, fence)
-        await self._statuses.put_all(statuses)
-        await self._announcer.registered(store, registered, history)
-        return statuses
+        `fence` its token.
+
+        In transactions of at most `most` requests, as a pipeline (`application.pipeline`): each
+        part is read and decided while the part before it is written, and written once that one
+        committed. A part that fails stops the parts after it; those committed before stay.
+        """
+        turns: list[asyncio.Task[list[RequestStatus]]] = []
+        before: Turn | None = None  # the part launched last
+        two_back: Turn | None = None
+        try:
+            for part in parts(batch, self._most):
+                # Two parts at most in flight: one written, the next read and decided. (A read
+                # made before the part two back committed could not tell where the day stood.)
+                if two_back is not None and not await two_back.committed:
+                    break
+                turn = Turn()
+                turns.append(asyncio.create_task(self._settle_part(part, fence, before, turn)))
+                pending: list[asyncio.Future[Any]] = [turn.decided, turns[-1]]
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if turn.decided.done() and turn.decided.result() is None:
+                    break
+                two_back, before = before, turn
+            # In order: the first part to fail is the cause; those after it were Abandoned.
+            return [status for task in turns for status in await task]
+        finally:
+            for task in turns:
+                task.cancel()
+            await asyncio.gather(*turns, return_exceptions=True)
+
+    async def _settle_part(
+        self, part: Sequence[RegistrationRequest], fence: int, before: Turn | None, turn: Turn
+    ) -> list[RequestStatus]:
+        try:
+            statuses, registered, store, history = await self._decide(part, fence, before, turn)
+            if before is not None:
+                await before.announced
+            await self._statuses.put_all(statuses)
+            await self._announcer.registered(store, registered, history)
+            return statuses
+        finally:
+            turn.end()
 
     async def _decide(
-        self, batch: list[RegistrationRequest], fence: int
+        self, batch: Sequence[RegistrationRequest], fence: int, before: Turn | None, turn: Turn
     ) -> tuple[list[RequestStatus], list[tuple[Waiting, int]], Store | None, float | None]:
-        """The batch's outcomes, those registered with their ranks, the store, and the day's pace."""
-        history = None
+        """The batch's outcomes, those registered with their ranks, the store, and the day's pace.
+
+        Read and decided on what `before` will have written; written once it committed."""
+        earlier = before.decided.result() if before is not None else None
+        history, registered = None, list[tuple[Waiting, int]]()
         async with self._uow() as uow:
             decided = await uow.requests.decided([r.trace_id for r in batch])
-            fresh = list({r.trace_id: r for r in batch if r.trace_id not in decided}.values())
+            # Decided by the part before, which may not have committed: its outcome, once it has.
+            carried = {
+                r.trace_id for r in batch if earlier and r.trace_id in earlier.trace_ids
+            } - decided.keys()
+            fresh = list(
+                {r.trace_id: r for r in batch if r.trace_id not in decided.keys() | carried}.values()
+            )
+            trace_ids = frozenset(r.trace_id for r in fresh)
             store = await uow.stores.get(batch[0].store_id)
             if store is None:
+                turn.decided.set_result(Decided.of(None, 0, trace_ids))
+                await _after(before)
                 outcomes = [RequestStatus.queued(r).rejected(StoreNotFound.code) for r in fresh]
-                registered: list[tuple[Waiting, int]] = []
             else:
+                now = self._clock.now()
+                day = await uow.waitings.load_list(
+                    store, store.business_date(now), {r.customer.key for r in fresh}
+                )
+                if earlier is not None:
+                    earlier.carry_into(day)
+                previous = day.last_number
+                decisions = register_each(day, fresh, now)
+                turn.decided.set_result(Decided.of(day, previous, trace_ids))
+                if day.registered:  # read while the part before writes
+                    history = await history_minutes(uow, store.id, day.business_date)
+                await _after(before)
+                # Checked where it is written: a holder whose lease ran out writes nothing.
                 await uow.stores.fence(store.id, fence)
-                outcomes, registered = await self._register(uow, store, fresh)
-                if registered:
-                    history = await history_minutes(uow, store.id, registered[0][0].business_date)
+                await uow.waitings.save_list(day)
+                outcomes = [_outcome(r, d) for r, (d, _) in zip(fresh, decisions, strict=True)]
+                registered = _registered(decisions)
             await uow.requests.record(*outcomes)
             await uow.commit()
-        decided.update((outcome.trace_id, outcome) for outcome in outcomes)
+        turn.outcomes = {outcome.trace_id: outcome for outcome in outcomes}
+        turn.committed.set_result(True)
+        decided.update(turn.outcomes)
+        if before is not None:
+            decided.update((trace_id, before.outcomes[trace_id]) for trace_id in carried)
         return [decided[r.trace_id] for r in batch], registered, store, history
 
-    async def _register(
-        self, uow: UnitOfWork, store: Store, fresh: list[RegistrationRequest]
-    ) -> tuple[list[RequestStatus], list[tuple[Waiting, int]]]:
-        now = self._clock.now()
-        customers = {r.customer.key for r in fresh}
-        day = await uow.waitings.load_list(store, store.business_date(now), customers)
-        decisions = register_each(day, fresh, now)
-        await uow.waitings.save_list(day)
-        outcomes = [
-            _outcome(request, decision) for request, (decision, _) in zip(fresh, decisions, strict=True)
-        ]
-        return outcomes, _registered(decisions)
+
+async def _after(before: Turn | None) -> None:
+    """Wait for the part before to commit; if it did not, this part must not either."""
+    if before is not None and not await before.committed:
+        raise Abandoned("the part before did not commit")
 
 
 def _outcome(request: RegistrationRequest, decision: Waiting | DomainError) -> RequestStatus:
