@@ -264,7 +264,7 @@ async def test_an_acknowledgement_that_failed_delivers_again_in_order_and_loses_
     sql_engine: AsyncEngine,
 ) -> None:
     """A batch was decided but its DELETE failed: it comes again (the handler decides each traceId
-    once), nothing is skipped or reordered, and the queue ends empty."""
+    once), nothing is skipped or decided out of order, and the queue ends empty."""
     failed = False
 
     def fail_first_delete(_conn: object, _cursor: object, statement: str, *_: object) -> None:
@@ -285,7 +285,8 @@ async def test_an_acknowledgement_that_failed_delivers_again_in_order_and_loses_
         event.remove(sql_engine.sync_engine, "before_cursor_execute", fail_first_delete)
     assert failed
     first = [f"1-{n}" for n in range(10)]
-    assert recorder.batches[0] == recorder.batches[1] == first  # delivered again
+    # Delivered again: the deletion runs while the next batch is decided, so it may come after that.
+    assert recorder.batches[0] == first and recorder.batches.count(first) == 2
     assert list(dict.fromkeys(recorder.of_store(1))) == [f"1-{n}" for n in range(25)]
     assert await queue.all_pending() == [] and queue.depth() == 0
 
