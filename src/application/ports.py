@@ -88,6 +88,16 @@ class WaitingRepository(Protocol):
         """Insert the list's new waitings (giving them ids) and advance its sequence."""
         ...
 
+    async def insert_new(self, waiting_list: WaitingList) -> int:
+        """`save_list`'s first half: insert the list's new waitings, giving them ids; how many.
+        Nothing refuses a concurrent writer yet: `advance`, in the same transaction, does."""
+        ...
+
+    async def advance(self, waiting_list: WaitingList, joined: int) -> None:
+        """`save_list`'s second half: advance the list's sequence over its last `joined` waitings,
+        as inserted by `insert_new`; raise `ConcurrencyConflict` if it moved meanwhile."""
+        ...
+
     async def get(self, waiting_id: int) -> Waiting | None: ...
 
     async def by_status_token(self, status_token: str) -> Waiting | None: ...

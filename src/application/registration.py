@@ -411,8 +411,9 @@ class ProcessRegistrations:
             store = await uow.stores.get(batch[0].store_id)
             if store is None:
                 turn.decided.set_result(Decided.of(None, 0, trace_ids))
-                await _after(before)
                 outcomes = [RequestStatus.queued(r).rejected(StoreNotFound.code) for r in fresh]
+                await uow.requests.record(*outcomes)
+                await _after(before)
             else:
                 now = self._clock.now()
                 day = await uow.waitings.load_list(
@@ -423,15 +424,17 @@ class ProcessRegistrations:
                 previous = day.last_number
                 decisions = register_each(day, fresh, now)
                 turn.decided.set_result(Decided.of(day, previous, trace_ids))
-                if day.registered:  # read while the part before writes
+                if day.registered:
                     history = await history_minutes(uow, store.id, day.business_date)
+                # Written while the part before commits: only the sequence's move must follow it.
+                joined = await uow.waitings.insert_new(day)
+                outcomes = [_outcome(r, d) for r, (d, _) in zip(fresh, decisions, strict=True)]
+                registered = _registered(decisions)
+                await uow.requests.record(*outcomes)
                 await _after(before)
                 # Checked where it is written: a holder whose lease ran out writes nothing.
                 await uow.stores.fence(store.id, fence)
-                await uow.waitings.save_list(day)
-                outcomes = [_outcome(r, d) for r, (d, _) in zip(fresh, decisions, strict=True)]
-                registered = _registered(decisions)
-            await uow.requests.record(*outcomes)
+                await uow.waitings.advance(day, joined)
             await uow.commit()
         turn.outcomes = {outcome.trace_id: outcome for outcome in outcomes}
         turn.committed.set_result(True)

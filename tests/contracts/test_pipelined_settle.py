@@ -29,7 +29,13 @@ class Noon:
 
 def _process(uow: Factory, most: int) -> ProcessRegistrations:
     return ProcessRegistrations(
-        uow, LocalLock(), Noon(), LocalRequestStatuses(), Announcer(LocalNotifier(), uow), LockTimes(), most=most
+        uow,
+        LocalLock(),
+        Noon(),
+        LocalRequestStatuses(),
+        Announcer(LocalNotifier(), uow),
+        LockTimes(),
+        most=most,
     )
 
 

@@ -142,6 +142,42 @@ async def test_two_writers_of_one_sequence_cannot_both_win(uow: Factory) -> None
         assert [w.number for w in await work.waitings.of_store(store.id, DAY)] == [1, 2]
 
 
+async def test_a_list_saved_in_two_halves_is_saved_as_in_one(uow: Factory) -> None:
+    """insert_new then advance, as the pipelined worker writes: the same rows, ids, counts and ranks."""
+    whole, halves = await _store(uow), await _store(uow)
+    await _register(uow, whole, 1, 2, 3)
+    async with uow() as work:
+        day = await work.waitings.load_list(halves, DAY, [])
+        for n in (1, 2, 3):
+            day.register(_registration(n, halves), NOW)
+        assert await work.waitings.insert_new(day) == 3
+        assert all(w.id is not None for w in day.registered)
+        await work.waitings.advance(day, 3)
+        await work.commit()
+    async with uow() as work:
+        read = [await work.waitings.load_list(store, DAY, []) for store in (whole, halves)]
+        ranked = [await work.waitings.count_waiting(store.id, DAY, below=3) for store in (whole, halves)]
+        numbers = [[w.number for w in await work.waitings.of_store(s.id, DAY)] for s in (whole, halves)]
+    assert [(d.last_number, d.active_count, d.waiting_count) for d in read] == [(3, 3, 3)] * 2
+    assert ranked[0] == ranked[1] and numbers == [[1, 2, 3]] * 2
+
+
+async def test_a_stale_list_written_in_two_halves_is_refused_and_nothing_is_kept(uow: Factory) -> None:
+    store = await _store(uow)
+    await _register(uow, store, 1)
+    async with uow() as reader:
+        stale = await reader.waitings.load_list(store, DAY, [])
+    await _register(uow, store, 2)
+    stale.register(_registration(3, store), NOW)
+    with pytest.raises(ConcurrencyConflict):
+        async with uow() as work:
+            joined = await work.waitings.insert_new(stale)
+            await work.waitings.advance(stale, joined)
+            await work.commit()
+    async with uow() as work:
+        assert [w.number for w in await work.waitings.of_store(store.id, DAY)] == [1, 2]
+
+
 async def test_a_second_active_waiting_of_one_customer_is_refused(uow: Factory) -> None:
     store = await _store(uow)
     await _register(uow, store, 1)

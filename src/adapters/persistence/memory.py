@@ -110,16 +110,22 @@ class MemoryWaitings:
         )
 
     async def save_list(self, waiting_list: WaitingList) -> None:
+        await self.advance(waiting_list, await self.insert_new(waiting_list))
+
+    async def insert_new(self, waiting_list: WaitingList) -> int:
         new = [w for w in waiting_list.registered if w.id is None]
-        if not new:
-            return
-        key = (waiting_list.store.id, waiting_list.business_date)
-        previous = waiting_list.last_number - len(new)
-        first_seen = self._pending.sequences.get(key, (previous, previous))[0]
-        self._pending.sequences[key] = (first_seen, waiting_list.last_number)
         for waiting in new:
             waiting.id = next(self._db.ids)
             self._pending.new_waitings[waiting.id] = _copy(waiting)
+        return len(new)
+
+    async def advance(self, waiting_list: WaitingList, joined: int) -> None:
+        if not joined:
+            return
+        key = (waiting_list.store.id, waiting_list.business_date)
+        previous = waiting_list.last_number - joined
+        first_seen = self._pending.sequences.get(key, (previous, previous))[0]
+        self._pending.sequences[key] = (first_seen, waiting_list.last_number)
 
     async def get(self, waiting_id: int) -> Waiting | None:
         return next((_copy(w) for w in self._all() if w.id == waiting_id), None)

@@ -190,10 +190,30 @@ class SqlWaitings:
         new = [w for w in waiting_list.registered if w.id is None]
         if not new:
             return
-        reserved = await self._advance(
-            waiting_list, previous=waiting_list.last_number - len(new), joined=len(new)
-        )
+        # On PostgreSQL the sequence's move reserves the new waitings' ids too (for COPY): one
+        # round trip fewer than insert_new and advance.
+        reserved = await self._advance(waiting_list, len(new), reserve=True)
         await self._rank(waiting_list.store.id, waiting_list.business_date, [(w.place, 1) for w in new])
+        await self._insert(new, reserved)
+
+    async def insert_new(self, waiting_list: WaitingList) -> int:
+        new = [w for w in waiting_list.registered if w.id is None]
+        if new:
+            postgresql = self._db.dialect.name == "postgresql"
+            reserved = list(await self._db.scalar(_reserve(), {"joined": len(new)})) if postgresql else None
+            await self._insert(new, reserved)
+        return len(new)
+
+    async def advance(self, waiting_list: WaitingList, joined: int) -> None:
+        if not joined:
+            return
+        await self._advance(waiting_list, joined, reserve=False)
+        new = waiting_list.registered[-joined:]
+        await self._rank(waiting_list.store.id, waiting_list.business_date, [(w.place, 1) for w in new])
+
+    async def _insert(self, new: list[Waiting], reserved: list[int] | None) -> None:
+        """Insert the new waitings (with their `reserved` ids, by COPY, on PostgreSQL) and give
+        each its id."""
         rows = [_waiting_row(w) for w in new]
         try:
             if reserved is not None:
@@ -210,10 +230,10 @@ class SqlWaitings:
         if self._statistics is not None:
             self._statistics.grew(len(new))
 
-    async def _advance(self, waiting_list: WaitingList, previous: int, joined: int) -> list[int] | None:
-        """Move the day's sequence from `previous` on, counting the `joined` new waitings; refuse if
-        someone else moved it first. On PostgreSQL the same statement reserves the new waitings'
-        ids (for COPY), one round trip fewer per batch; elsewhere the insert gives them."""
+    async def _advance(self, waiting_list: WaitingList, joined: int, reserve: bool) -> list[int] | None:
+        """Move the day's sequence over the `joined` new waitings; refuse if someone else moved it
+        first. With `reserve`, on PostgreSQL, the same statement reserves their ids."""
+        previous = waiting_list.last_number - joined
         values = {
             "day_store": waiting_list.store.id,
             "day_date": waiting_list.business_date,
@@ -221,14 +241,14 @@ class SqlWaitings:
             "last": waiting_list.last_number,
             "joined": joined,
         }
-        dialect = self._db.dialect.name
+        returning = reserve and self._db.dialect.name == "postgresql"
         try:
             result = await self._db.execute(
-                _start_day(dialect) if previous == 0 else _advance_day(dialect), values
+                _start_day(returning) if previous == 0 else _advance_day(returning), values
             )
         except IntegrityError as error:
             raise ConcurrencyConflict("the day's sequence was started concurrently") from error
-        if dialect != "postgresql":
+        if not returning:
             if result.rowcount != 1:
                 raise ConcurrencyConflict("the day's sequence moved concurrently")
             return None
@@ -392,7 +412,7 @@ _SQLITE_DAY_LIST = text(
 
 
 @functools.cache
-def _start_day(dialect: str) -> Any:
+def _start_day(returning: bool) -> Any:
     joined = bindparam("joined", type_=Integer)
     statement = insert(waiting_sequences).values(
         store_id=bindparam("day_store"),
@@ -401,11 +421,11 @@ def _start_day(dialect: str) -> Any:
         active_count=joined,
         waiting_count=joined,
     )
-    return statement.returning(_reserved_ids()) if dialect == "postgresql" else statement
+    return statement.returning(_reserved_ids()) if returning else statement
 
 
 @functools.cache
-def _advance_day(dialect: str) -> Any:
+def _advance_day(returning: bool) -> Any:
     sequence, joined = waiting_sequences.c, bindparam("joined", type_=Integer)
     statement = (
         update(waiting_sequences)
@@ -416,7 +436,12 @@ def _advance_day(dialect: str) -> Any:
             waiting_count=sequence.waiting_count + joined,
         )
     )
-    return statement.returning(_reserved_ids()) if dialect == "postgresql" else statement
+    return statement.returning(_reserved_ids()) if returning else statement
+
+
+@functools.cache
+def _reserve() -> Any:
+    return select(_reserved_ids())
 
 
 def _reserved_ids() -> Any:

@@ -17,7 +17,9 @@ BEFORE = Decided(DAY, previous=10, last=13, customers=frozenset({"user:a", "user
 
 def _day(last: int, business_date: date = DAY) -> WaitingList:
     store = Store(id=1, name="Gamja", waiting_open=True)
-    return WaitingList(store, business_date, last, active_count=5, waiting_count=4, active_customers={"user:z"})
+    return WaitingList(
+        store, business_date, last, active_count=5, waiting_count=4, active_customers={"user:z"}
+    )
 
 
 def test_a_read_made_before_the_part_before_committed_gets_what_it_wrote() -> None:
@@ -34,7 +36,12 @@ def test_a_read_made_after_it_committed_is_taken_as_it_is() -> None:
 
     BEFORE.carry_into(day)
 
-    assert (day.last_number, day.active_count, day.waiting_count, day.active_customers) == (13, 5, 4, {"user:z"})
+    assert (day.last_number, day.active_count, day.waiting_count, day.active_customers) == (
+        13,
+        5,
+        4,
+        {"user:z"},
+    )
 
 
 def test_another_day_is_not_touched() -> None:
