@@ -12,6 +12,7 @@ the others made before it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -21,24 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def copy_rows(
-    db: AsyncConnection, table: Table, rows: list[dict[str, Any]], *, ids: list[int] | None = None
+    db: AsyncConnection, table: Table, columns: Sequence[str], records: list[tuple[Any, ...]]
 ) -> None:
-    """COPY `rows` (dicts with the same keys) into `table`; with `ids`, each row's id, in order
-    (drawn from the table's sequence beforehand: COPY returns nothing)."""
+    """COPY `records` (tuples of the `columns`' values, in that order) into `table`."""
     raw = (await db.get_raw_connection()).driver_connection
     assert raw is not None
     if not raw.is_in_transaction():
         # SQLAlchemy begins on a connection's first statement: COPY must not run outside it.
         await db.exec_driver_sql("SELECT 1")
-    columns, records = list(rows[0]), [tuple(row.values()) for row in rows]
-    statement = f"COPY {table.name}"
-    if ids is not None:
-        columns.insert(0, "id")
-        records = [(id_, *record) for id_, record in zip(ids, records, strict=True)]
     try:
         await raw.copy_records_to_table(table.name, records=records, columns=columns)
     except Exception as error:
-        raise await _translated(db, raw, statement, error) from error
+        raise await _translated(db, raw, f"COPY {table.name}", error) from error
 
 
 async def _translated(db: AsyncConnection, raw: Any, statement: str, error: Exception) -> Exception:

@@ -214,12 +214,13 @@ class SqlWaitings:
     async def _insert(self, new: list[Waiting], reserved: list[int] | None) -> None:
         """Insert the new waitings (with their `reserved` ids, by COPY, on PostgreSQL) and give
         each its id."""
-        rows = [_waiting_row(w) for w in new]
         try:
             if reserved is not None:
-                await copy_rows(self._db, waitings, rows, ids=reserved)
+                records = [_new_waiting_record(w, id_) for w, id_ in zip(new, reserved, strict=True)]
+                await copy_rows(self._db, waitings, NEW_WAITING_COLUMNS, records)
                 ids = {w.number: id_ for w, id_ in zip(new, reserved, strict=True)}
             else:
+                rows = [_waiting_row(w) for w in new]
                 ids = await _insert_rows(self._db, waitings, rows, returning="number")
         except IntegrityError as error:
             if violated(error) == ACTIVE_CUSTOMER:
@@ -551,6 +552,52 @@ def _waiting_row(waiting: Waiting) -> dict[str, Any]:
     }
 
 
+# A new waiting's columns for COPY, its id first; the rest take their defaults (all NULL or 0).
+NEW_WAITING_COLUMNS = (
+    "id",
+    "store_id",
+    "business_date",
+    "number",
+    "channel",
+    "customer_key",
+    "user_id",
+    "name",
+    "phone_number",
+    "party_size",
+    "status",
+    "trace_id",
+    "status_token",
+    "status_selector",
+    "created_at",
+    "place",
+)
+
+
+def _new_waiting_record(waiting: Waiting, id_: int) -> tuple[Any, ...]:
+    """`_waiting_row` as a tuple of NEW_WAITING_COLUMNS, for a waiting just registered (a thousand
+    per batch: built straight, without the dict, was a tenth of the worker's time)."""
+    assert waiting.called_at is None and waiting.postpones == 0 and waiting.cancelled_by is None
+    customer = waiting.customer
+    return (
+        id_,
+        waiting.store_id,
+        waiting.business_date,
+        waiting.number,
+        str(customer.channel),
+        customer.key,
+        customer.user_id,
+        customer.name,
+        customer.phone_number,
+        waiting.party_size,
+        str(waiting.status),
+        waiting.trace_id,
+        waiting.status_token,
+        selector(waiting.status_token),
+        _utc(waiting.created_at),
+        waiting.place,
+    )
+
+
 def _waiting(row: RowMapping) -> Waiting:
     customer = Customer(
         Channel(row["channel"]), user_id=row["user_id"], name=row["name"], phone_number=row["phone_number"]
@@ -603,24 +650,28 @@ class SqlRequests:
     async def record(self, *statuses: RequestStatus) -> None:
         if not statuses:
             return
-        rows = [
-            {
-                "trace_id": status.trace_id,
-                "store_id": status.store_id,
-                "state": str(status.state),
-                "user_id": status.user_id,
-                "waiting_id": status.waiting_id,
-                "reason": status.reason,
-            }
+        records = [
+            (
+                status.trace_id,
+                status.store_id,
+                str(status.state),
+                status.user_id,
+                status.waiting_id,
+                status.reason,
+            )
             for status in statuses
         ]
         try:
             if self._db.dialect.name == "postgresql":
-                await copy_rows(self._db, registration_requests, rows)
+                await copy_rows(self._db, registration_requests, OUTCOME_COLUMNS, records)
             else:
+                rows = [dict(zip(OUTCOME_COLUMNS, record, strict=True)) for record in records]
                 await _insert_rows(self._db, registration_requests, rows)
         except IntegrityError as error:
             raise ConcurrencyConflict("a request was decided concurrently") from error
+
+
+OUTCOME_COLUMNS = ("trace_id", "store_id", "state", "user_id", "waiting_id", "reason")
 
 
 @functools.cache
