@@ -404,9 +404,8 @@ class ProcessRegistrations:
             carried = {
                 r.trace_id for r in batch if earlier and r.trace_id in earlier.trace_ids
             } - decided.keys()
-            fresh = list(
-                {r.trace_id: r for r in batch if r.trace_id not in decided.keys() | carried}.values()
-            )
+            known = decided.keys() | carried
+            fresh = list({r.trace_id: r for r in batch if r.trace_id not in known}.values())
             trace_ids = frozenset(r.trace_id for r in fresh)
             store = await uow.stores.get(batch[0].store_id)
             if store is None:

@@ -41,7 +41,7 @@ def decode(payload: bytes) -> RegistrationRequest:
         value = _JSON_IN.decode(payload.removeprefix(UTF8_BOM))
         if value["schemaVersion"] != SCHEMA_VERSION:
             raise UnreadableMessage(f"unknown schemaVersion {value['schemaVersion']!r}")
-        channel = Channel(value["channel"])
+        channel = _CHANNELS[value["channel"]]
         request = RegistrationRequest(
             trace_id=_text(value["traceId"]),
             store_id=_integer(value["storeId"]),
@@ -61,6 +61,10 @@ def decode(payload: bytes) -> RegistrationRequest:
     ):
         raise UnreadableMessage(f"a {channel} request without its customer")
     return request
+
+
+# By value, as Channel(value) finds them, without the enum's call (a microsecond per request).
+_CHANNELS = {channel.value: channel for channel in Channel}
 
 
 def _integer(value: object) -> int:
