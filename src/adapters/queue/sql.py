@@ -172,22 +172,23 @@ class SqlRegistrationQueue:
             dead = await connection.scalar(select(func.count()).where(queued.c.dead))
         self._depth, self._dead = int(depth or 0), int(dead or 0)
 
-    async def _next_batch(self, partition: int, after: int = 0) -> list[tuple[int, bytes, int]]:
+    async def _next_batch(self, partition: int, after: int = 0) -> list[_Row]:
+        """The partition's next rows after seq `after`, decoded (or why not)."""
         async with self._single.connect() as connection:
             rows = await connection.execute(
                 _NEXT_BATCH, {"partition": partition, "after": after, "most": self._batch_size}
             )
-            return [(seq, payload, attempts) for seq, payload, attempts in rows]
+        return [(seq, _decoded(payload), attempts) for seq, payload, attempts in rows]
 
-    async def _deliver(self, rows: list[tuple[int, bytes, int]], handler: Handler, reading: _Reading) -> bool:
+    async def _deliver(self, rows: list[_Row], handler: Handler, reading: _Reading) -> bool:
         """Hand the rows to the handler; true if it took them all (they are being acknowledged)."""
         readable: list[tuple[int, RegistrationRequest]] = []
-        for seq, payload, _ in rows:
-            try:
-                readable.append((seq, decode(payload)))
-            except UnreadableMessage as error:
-                log.error("queued request %s is unreadable, kept as a dead letter: %s", seq, error)
-                await self._bury([seq], str(error))
+        for seq, request, _ in rows:
+            if isinstance(request, UnreadableMessage):
+                log.error("queued request %s is unreadable, kept as a dead letter: %s", seq, request)
+                await self._bury([seq], str(request))
+            else:
+                readable.append((seq, request))
         if not readable:
             return True
         seqs = [seq for seq, _ in readable]
@@ -262,15 +263,26 @@ _NEXT_BATCH = (
 )
 
 
+# A queued row as a worker reads it: seq, the request (or why it cannot be read), attempts so far.
+_Row = tuple[int, RegistrationRequest | UnreadableMessage, int]
+
+
+def _decoded(payload: bytes) -> RegistrationRequest | UnreadableMessage:
+    try:
+        return decode(payload)
+    except UnreadableMessage as error:
+        return error
+
+
 class _Reading:
     """A worker's reads and deletes that run while its handler decides: the next batch, read ahead,
     and the last one's acknowledgement (measured: a quarter of a drain's time when in turn)."""
 
     def __init__(self) -> None:
-        self.ahead: asyncio.Task[list[tuple[int, bytes, int]]] | None = None
+        self.ahead: asyncio.Task[list[_Row]] | None = None
         self.acknowledging: asyncio.Task[None] | None = None
 
-    async def taken(self) -> list[tuple[int, bytes, int]]:
+    async def taken(self) -> list[_Row]:
         """The batch read ahead, if any."""
         ahead, self.ahead = self.ahead, None
         return await ahead if ahead is not None else []
