@@ -23,7 +23,13 @@ def waiting_view(
 ) -> View:
     """The full view, as staff see it; `for_guest` and `for_customer` take away what they may not see.
     `history`: the day's minutes per call, when the day has a pace (`domain.estimates`)."""
-    return _view(waiting, rank, Pace.of(store, history) if store else None)
+    return _view(
+        waiting,
+        rank,
+        Pace.of(store, history) if store else None,
+        waiting.business_date.isoformat(),
+        waiting.created_at.isoformat(),
+    )
 
 
 def waiting_views(
@@ -32,19 +38,30 @@ def waiting_views(
     """`waiting_view` of each (waiting, rank), the store's pace worked out once (a batch of a
     thousand registrations is announced at once)."""
     pace = Pace.of(store, history) if store else None
-    return [_view(waiting, rank, pace) for waiting, rank in ranked]
+    views: list[View] = []
+    day, moment, day_text, moment_text = None, None, "", ""
+    for waiting, rank in ranked:
+        # A batch's waitings share their day and their moment (the very same objects): each is
+        # written out once, not a thousand times (measured: 5 % of a drain's Python time).
+        if waiting.business_date is not day:
+            day, day_text = waiting.business_date, waiting.business_date.isoformat()
+        if waiting.created_at is not moment:
+            moment, moment_text = waiting.created_at, waiting.created_at.isoformat()
+        views.append(_view(waiting, rank, pace, day_text, moment_text))
+    return views
 
 
-def _view(waiting: Waiting, rank: int | None, pace: Pace | None) -> View:
+def _view(waiting: Waiting, rank: int | None, pace: Pace | None, business_date: str, created_at: str) -> View:
+    """`business_date` and `created_at`: the waiting's, written out."""
     view: View = {
         "id": waiting.id,
         "storeId": waiting.store_id,
-        "businessDate": waiting.business_date.isoformat(),
+        "businessDate": business_date,
         "number": waiting.number,
         "channel": str(waiting.channel),
         "status": str(waiting.status),
         "partySize": waiting.party_size,
-        "createdAt": _iso(waiting.created_at),
+        "createdAt": created_at,
     }
     if waiting.status is WaitingStatus.WAITING and rank is not None:
         view["rank"] = rank
