@@ -139,6 +139,9 @@ class Scenario:
     schedule: tuple[int, ...] = ()
     partitions: int = 2
     batch_size: int = 3
+    # The most one transaction of the worker decides: below batch_size, a batch is decided in
+    # parts, as a pipeline (application/pipeline.py).
+    part_size: int = 1000
 
 
 CUSTOMERS = USERS + len(GUEST_SPELLINGS)
@@ -175,6 +178,7 @@ def scenarios(draw: st.DrawFn, *, stores: int = 1, requests: int = 20, redeliver
         schedule=draw(schedules()),
         partitions=draw(st.integers(1, 3)),
         batch_size=draw(st.integers(1, 6)),
+        part_size=draw(st.sampled_from([1, 2, 1000])),
     )
 
 
@@ -336,7 +340,7 @@ async def _queue_all(world: World) -> Run:
     statuses = LocalRequestStatuses()
     queue = LocalRegistrationQueue(partitions=scenario.partitions, batch_size=scenario.batch_size, attempts=1)
     process = ProcessRegistrations(
-        world.uow, LocalLock(), world.clock, statuses, world.announcer, LockTimes()
+        world.uow, LocalLock(), world.clock, statuses, world.announcer, LockTimes(), most=scenario.part_size
     )
     submit = SubmitRegistration(world.uow, queue, statuses)
     deliveries: dict[str, list[RequestStatus]] = defaultdict(list)
