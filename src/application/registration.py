@@ -339,7 +339,7 @@ class ProcessRegistrations:
                 conflicts += 1
                 if conflicts > MAX_CONFLICT_RETRIES:
                     raise
-                log.warning("store %s batch raced another writer; retrying", batch[0].store_id, exc_info=True)
+                log.warning("store %s batch raced another writer; retrying", batch[0].store_id)
                 await asyncio.sleep(0.05 * conflicts)
 
     async def give_up(self, requests: Sequence[RegistrationRequest], reason: str) -> None:
