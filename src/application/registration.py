@@ -27,6 +27,7 @@ from application.ports import (
     QueueUnavailable,
     RegistrationQueue,
     RequestStatusStore,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from application.requests import RegistrationRequest, RequestStatus
@@ -399,13 +400,7 @@ class ProcessRegistrations:
         earlier = before.decided.result() if before is not None else None
         history, registered = None, list[tuple[Waiting, int]]()
         async with self._uow() as uow:
-            decided = await uow.requests.decided([r.trace_id for r in batch])
-            # Decided by the part before, which may not have committed: its outcome, once it has.
-            carried = {
-                r.trace_id for r in batch if earlier and r.trace_id in earlier.trace_ids
-            } - decided.keys()
-            known = decided.keys() | carried
-            fresh = list({r.trace_id: r for r in batch if r.trace_id not in known}.values())
+            decided, carried, fresh = await _undecided(uow, batch, earlier)
             trace_ids = frozenset(r.trace_id for r in fresh)
             store = await uow.stores.get(batch[0].store_id)
             if store is None:
@@ -441,6 +436,17 @@ class ProcessRegistrations:
         if before is not None:
             decided.update((trace_id, before.outcomes[trace_id]) for trace_id in carried)
         return [decided[r.trace_id] for r in batch], registered, store, history
+
+
+async def _undecided(
+    uow: UnitOfWork, batch: Sequence[RegistrationRequest], earlier: Decided | None
+) -> tuple[dict[str, RequestStatus], set[str], list[RegistrationRequest]]:
+    """What is decided already (recorded), the traceIds the part before decides (its outcome is
+    known once it commits), and the requests left to decide, each traceId once."""
+    decided = await uow.requests.decided([r.trace_id for r in batch])
+    carried = {r.trace_id for r in batch if earlier and r.trace_id in earlier.trace_ids} - decided.keys()
+    known = decided.keys() | carried
+    return decided, carried, list({r.trace_id: r for r in batch if r.trace_id not in known}.values())
 
 
 async def _after(before: Turn | None) -> None:
