@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -15,7 +15,7 @@ from domain.customer import Customer
 from domain.errors import AlreadyWaiting
 from domain.store import Store
 from domain.waiting import Canceller, WaitingStatus
-from domain.waiting_list import Registration
+from domain.waiting_list import Registration, WaitingList
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 DAY = date(2026, 11, 25)
@@ -126,7 +126,18 @@ async def test_a_stale_status_change_is_refused(uow: Factory) -> None:
             await work.commit()
 
 
-async def test_two_writers_of_one_sequence_cannot_both_win(uow: Factory) -> None:
+async def _in_one(work: UnitOfWork, day: WaitingList) -> None:
+    await work.waitings.save_list(day)
+
+
+async def _in_halves(work: UnitOfWork, day: WaitingList) -> None:
+    await work.waitings.advance(day, await work.waitings.insert_new(day))
+
+
+@pytest.mark.parametrize("save", [_in_one, _in_halves], ids=["save_list", "insert_new-advance"])
+async def test_two_writers_of_one_sequence_cannot_both_win(
+    uow: Factory, save: Callable[[UnitOfWork, WaitingList], Awaitable[None]]
+) -> None:
     """What the lock prevents (a writer deciding on a stale read); the store refuses it too."""
     store = await _store(uow)
     await _register(uow, store, 1)
@@ -136,7 +147,7 @@ async def test_two_writers_of_one_sequence_cannot_both_win(uow: Factory) -> None
     stale.register(_registration(3, store), NOW)
     with pytest.raises(ConcurrencyConflict):
         async with uow() as work:
-            await work.waitings.save_list(stale)
+            await save(work, stale)
             await work.commit()
     async with uow() as work:
         assert [w.number for w in await work.waitings.of_store(store.id, DAY)] == [1, 2]
@@ -160,22 +171,6 @@ async def test_a_list_saved_in_two_halves_is_saved_as_in_one(uow: Factory) -> No
         numbers = [[w.number for w in await work.waitings.of_store(s.id, DAY)] for s in (whole, halves)]
     assert [(d.last_number, d.active_count, d.waiting_count) for d in read] == [(3, 3, 3)] * 2
     assert ranked[0] == ranked[1] and numbers == [[1, 2, 3]] * 2
-
-
-async def test_a_stale_list_written_in_two_halves_is_refused_and_nothing_is_kept(uow: Factory) -> None:
-    store = await _store(uow)
-    await _register(uow, store, 1)
-    async with uow() as reader:
-        stale = await reader.waitings.load_list(store, DAY, [])
-    await _register(uow, store, 2)
-    stale.register(_registration(3, store), NOW)
-    with pytest.raises(ConcurrencyConflict):
-        async with uow() as work:
-            joined = await work.waitings.insert_new(stale)
-            await work.waitings.advance(stale, joined)
-            await work.commit()
-    async with uow() as work:
-        assert [w.number for w in await work.waitings.of_store(store.id, DAY)] == [1, 2]
 
 
 async def test_a_second_active_waiting_of_one_customer_is_refused(uow: Factory) -> None:
