@@ -14,6 +14,8 @@ from typing import Any
 from application.ports import Event
 
 _CLOSED = Event(id="", type="", data={})
+# Idle streams are looked for each time this many more events were published.
+SWEEP_EVERY = 1000
 
 
 @dataclass
@@ -58,26 +60,34 @@ class LocalNotifier:
         self._forgotten_streams = 0
 
     async def publish(self, stream: str, event_type: str, data: Mapping[str, Any]) -> None:
-        self._publish(stream, event_type, data)
+        await self.publish_all([(stream, event_type, data)])
 
     async def publish_all(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
-        for stream, event_type, data in events:  # a batch's thousand events: no await between
-            self._publish(stream, event_type, data)
+        # A batch's thousand events, mostly to one stream: one clock reading, each stream trimmed
+        # once, and no await between them.
+        first, now = self._last_id, self._clock()
+        touched: dict[str, _Stream] = {}
+        for stream, event_type, data in events:
+            state = touched.get(stream)
+            if state is None:
+                state = touched[stream] = self._stream(stream)
+            self._last_id = next(self._ids)
+            event = Event(str(self._last_id), event_type, data)
+            state.history.append((now, event))
+            if state.subscribers:
+                self._deliver(state, event)
+        for state in touched.values():
+            self._trim(state)
+        if self._last_id // SWEEP_EVERY > first // SWEEP_EVERY:
+            self._sweep()
 
-    def _publish(self, stream: str, event_type: str, data: Mapping[str, Any]) -> None:
-        self._last_id = next(self._ids)
-        event = Event(str(self._last_id), event_type, data)
-        state = self._stream(stream)
-        state.history.append((self._clock(), event))
-        self._trim(state)
+    def _deliver(self, state: _Stream, event: Event) -> None:
         for queue in list(state.subscribers):
             if queue.qsize() >= self._max_backlog:
                 state.subscribers.discard(queue)
                 queue.put_nowait(_CLOSED)
             else:
                 queue.put_nowait(event)
-        if self._last_id % 1000 == 0:
-            self._sweep()
 
     @asynccontextmanager
     async def subscribe(self, stream: str, last_event_id: str | None) -> AsyncIterator[LocalSubscription]:

@@ -20,6 +20,13 @@ class LocalRequestStatuses:
         self._waiting: dict[str, int] = {}
 
     async def put(self, status: RequestStatus) -> None:
+        self._put(status)
+
+    async def put_all(self, statuses: Sequence[RequestStatus]) -> None:
+        for status in statuses:  # a batch's thousand: no coroutine each
+            self._put(status)
+
+    def _put(self, status: RequestStatus) -> None:
         known = self._statuses.get(status.trace_id)
         # A decision is final; short of one, the newest word wins (a replay may queue a failed one).
         if known is not None and known.decided and not status.decided:
@@ -30,10 +37,6 @@ class LocalRequestStatuses:
             self._statuses.popitem(last=False)
         if status.ended and (event := self._ended.pop(status.trace_id, None)):
             event.set()
-
-    async def put_all(self, statuses: Sequence[RequestStatus]) -> None:
-        for status in statuses:
-            await self.put(status)
 
     async def get(self, trace_id: str) -> RequestStatus | None:
         return self._statuses.get(trace_id)
