@@ -4,9 +4,10 @@ before it is still being written.
 A worker's batch of 1,000 waits for PostgreSQL's writes about two thirds of its time (measured:
 47 of 69 ms). To decide the next batch meanwhile, it needs only what the batch before will have
 written, and that is known once that batch is decided: the day's last number, the customers it
-registered, its outcomes. So the next batch reads the database as usual and, where its read came
-before the earlier commit, carries those in. It writes only after the earlier batch committed;
-the sequence's compare-and-set and the traceId constraints still refuse anything else.
+registered, the traceIds it decided. So the next batch reads the database as usual and, where its
+read came before the earlier commit, carries those in. Its own rows go in while the earlier batch
+commits; the sequence moves only after that commit, by compare-and-set from the number the batch
+was decided on, so the traceId constraints and that move refuse anything out of turn.
 """
 
 from __future__ import annotations

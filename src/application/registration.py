@@ -352,8 +352,9 @@ class ProcessRegistrations:
         `fence` its token.
 
         In transactions of at most `most` requests, as a pipeline (`application.pipeline`): each
-        part is read and decided while the part before it is written, and written once that one
-        committed. A part that fails stops the parts after it; those committed before stay.
+        part is read and decided while the part before it is written, and moves the day's sequence
+        once that one committed. A part that fails stops the parts after it; those committed
+        before stay.
         """
         turns: list[asyncio.Task[list[RequestStatus]]] = []
         before: Turn | None = None  # the part launched last
@@ -396,7 +397,8 @@ class ProcessRegistrations:
     ) -> tuple[list[RequestStatus], list[tuple[Waiting, int]], Store | None, float | None]:
         """The batch's outcomes, those registered with their ranks, the store, and the day's pace.
 
-        Read and decided on what `before` will have written; written once it committed."""
+        Read and decided on what `before` will have written; its rows are written while `before`
+        commits, the sequence moved only after."""
         earlier = before.decided.result() if before is not None else None
         history, registered = None, list[tuple[Waiting, int]]()
         async with self._uow() as uow:

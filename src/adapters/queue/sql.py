@@ -279,7 +279,7 @@ def _decoded(payload: bytes) -> RegistrationRequest | UnreadableMessage:
 
 class _Reading:
     """A worker's reads and deletes that run while its handler decides: the next batch, read ahead,
-    and the last one's acknowledgement (measured: a quarter of a drain's time when in turn)."""
+    and the last one's acknowledgement (measured on a drain of 10,000: 620 -> 590 ms)."""
 
     def __init__(self) -> None:
         self.ahead: asyncio.Task[list[_Row]] | None = None
